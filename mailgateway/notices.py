@@ -1,0 +1,45 @@
+"""Mail that Relais writes itself (notices to senders and moderators), from templates/mail/."""
+
+from __future__ import annotations
+
+import email.policy
+import email.utils
+from email.message import EmailMessage
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from storage.db import Session
+
+from mailgateway.addresses import bounces_address, request_address
+from storage.config import TEMPLATES_DIR, Config
+from storage.outbound import queue_mail
+
+_env = Environment(loader=FileSystemLoader(TEMPLATES_DIR / "mail"), undefined=StrictUndefined,
+                   keep_trailing_newline=True, autoescape=False)
+
+
+def render_notice(config: Config, name: str, language: str, **context: object) -> tuple[str, str]:
+    """(subject, body) of templates/mail/<name>.<language>.txt, whose first line is "Subject: …"."""
+    text = _env.get_template(f"{name}.{language}.txt").render(forum=config.forum, **context)
+    first, _, body = text.partition("\n")
+    if not first.startswith("Subject: "):
+        raise ValueError(f"templates/mail/{name}.{language}.txt must start with a Subject: line")
+    return first.removeprefix("Subject: ").strip(), body.lstrip("\n")
+
+
+def queue_notice(session: Session, config: Config, *, to: str, name: str, purpose: str,
+                 in_reply_to: str | None = None, language: str | None = None, **context: object) -> None:
+    subject, body = render_notice(config, name, language or config.forum.default_language, **context)
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"] = email.utils.formataddr((config.forum.name, request_address(config)))
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = email.utils.formatdate(localtime=False)
+    msg["Message-ID"] = email.utils.make_msgid(domain=config.domain)
+    if in_reply_to:
+        msg["In-Reply-To"] = f"<{in_reply_to}>"
+        msg["References"] = f"<{in_reply_to}>"
+    # RFC 3834: an automatic answer, which vacation responders must not answer in turn.
+    msg["Auto-Submitted"] = "auto-replied"
+    msg.set_content(body)
+    queue_mail(session, envelope_from=bounces_address(config), recipient=to, raw=msg.as_bytes(),
+               purpose=purpose)

@@ -1,0 +1,234 @@
+"""Loading config.toml into one typed, frozen Config: the only place that reads the file.
+
+Every setting is declared once here, with its default; config.toml at the top of the
+repository documents each one (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+REPO_DIR = Path(__file__).resolve().parents[1]
+TEMPLATES_DIR = REPO_DIR / "templates"
+
+
+class ConfigError(Exception):
+    """A setting is unknown or has a bad value; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ForumConfig:
+    name: str = "Forum Relais"
+    address: str = "forum@localhost"
+    base_url: str = "http://127.0.0.1:8080"
+    default_language: Literal["fr", "en"] = "fr"
+    timezone: str = "Europe/Paris"
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str = "127.0.0.1"
+    port: int = 8025
+    max_message_size: int = 25 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secret_key: str = ""
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    database_url: str = "sqlite:///var/relais.sqlite3"
+    data_dir: str = "var"
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    index_dir: str = "var/index"
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    relay_host: str = ""
+    relay_port: int = 25
+    spool_dir: str = "var/spool"
+    relay_starttls: bool = True
+    default_mode: Literal["all", "topics", "digest", "none"] = "all"
+    interval_seconds: int = 5
+    retry_base_seconds: int = 300
+    give_up_after_hours: int = 120
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    visibility: Literal["members", "public"] = "members"
+
+
+@dataclass(frozen=True)
+class ModerationConfig:
+    nonmember_action: Literal["hold", "reject", "accept"] = "hold"
+
+
+@dataclass(frozen=True)
+class ThreadingConfig:
+    subject_fallback_days: int = 30
+
+
+@dataclass(frozen=True)
+class Config:
+    forum: ForumConfig = field(default_factory=ForumConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    moderation: ModerationConfig = field(default_factory=ModerationConfig)
+    threading: ThreadingConfig = field(default_factory=ThreadingConfig)
+    # Folder that relative paths are resolved against (the config file's folder).
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    # Derived values, so that no caller re-derives them differently.
+    @property
+    def domain(self) -> str:
+        return self.forum.address.rpartition("@")[2].lower()
+
+    @property
+    def local_part(self) -> str:
+        return self.forum.address.rpartition("@")[0].lower()
+
+    def path(self, value: str) -> Path:
+        """A configured path, relative ones taken from the config file's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def database_url(self) -> str:
+        url = self.storage.database_url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith("sqlite:////"):
+            rest = url[len(prefix):]
+            if rest and rest != ":memory:":
+                return prefix + str(self.path(rest))
+        return url
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path(self.storage.data_dir)
+
+    @property
+    def index_dir(self) -> Path:
+        return self.path(self.search.index_dir)
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.path(self.delivery.spool_dir)
+
+
+_SECTION_TYPES = {k: v for k, v in get_type_hints(Config).items() if k != "base_dir"}
+
+
+def _check_value(key: str, hint: Any, value: Any) -> Any:
+    if get_origin(hint) is Literal:
+        choices = get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(repr, choices))}")
+        return value
+    if hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, hint)
+    if not ok:
+        raise ConfigError(f"{key}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _build_section(name: str, values: Any) -> Any:
+    cls = _SECTION_TYPES[name]
+    if not isinstance(values, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    hints = get_type_hints(cls)
+    unknown = set(values) - set(hints)
+    if unknown:
+        raise ConfigError(f"unknown setting {name}.{sorted(unknown)[0]}")
+    checked = {k: _check_value(f"{name}.{k}", hints[k], v) for k, v in values.items()}
+    return cls(**checked)
+
+
+def _validate(config: Config) -> None:
+    if "@" not in config.forum.address or config.forum.address.startswith("@"):
+        raise ConfigError(f"forum.address: {config.forum.address!r} is not an email address")
+    if "+" in config.local_part or config.local_part.endswith(("-request", "-bounces")):
+        raise ConfigError("forum.address: the local part may not contain '+' nor end in -request/-bounces")
+    for key, port in (("smtp.port", config.smtp.port), ("web.port", config.web.port),
+                      ("delivery.relay_port", config.delivery.relay_port)):
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"{key}: {port} is not a TCP port")
+    if config.smtp.max_message_size < 1024:
+        raise ConfigError("smtp.max_message_size: must be at least 1024 bytes")
+    if not config.forum.base_url.startswith(("http://", "https://")):
+        raise ConfigError("forum.base_url: must start with http:// or https://")
+    for key, value in (("delivery.interval_seconds", config.delivery.interval_seconds),
+                       ("delivery.retry_base_seconds", config.delivery.retry_base_seconds),
+                       ("delivery.give_up_after_hours", config.delivery.give_up_after_hours)):
+        if value < 1:
+            raise ConfigError(f"{key}: must be 1 or more")
+    if config.threading.subject_fallback_days < 0:
+        raise ConfigError("threading.subject_fallback_days: must be 0 or more")
+
+
+def config_from_mapping(data: dict[str, Any], base_dir: Path | None = None) -> Config:
+    """Build a Config from parsed TOML (or a test's dict); raises ConfigError naming the key."""
+    unknown = set(data) - set(_SECTION_TYPES)
+    if unknown:
+        raise ConfigError(f"unknown section [{sorted(unknown)[0]}]")
+    sections = {name: _build_section(name, values) for name, values in data.items()}
+    config = Config(**sections, base_dir=(base_dir or Path.cwd()).resolve())
+    _validate(config)
+    return config
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load the config named by `path`, else $RELAIS_CONFIG, else the embedded defaults."""
+    path = path or os.environ.get("RELAIS_CONFIG")
+    if not path:
+        return config_from_mapping({})
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return config_from_mapping(data, base_dir=path.resolve().parent)
+
+
+def secret_key(config: Config) -> str:
+    """The signing key: web.secret_key if set, else one generated once into the data folder."""
+    if config.web.secret_key:
+        return config.web.secret_key
+    key_file = config.data_dir / "secret_key"
+    try:
+        return key_file.read_text().strip()
+    except FileNotFoundError:
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        # O_EXCL: two processes starting together must end up with the same key.
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return key_file.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(key + "\n")
+        return key

@@ -1,0 +1,50 @@
+"""The durable outgoing queue: rows written in the transaction that caused them,
+sent after the commit by the delivery worker, retried with backoff."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from storage.models import OutboundMessage, OutboundStatus
+
+
+def queue_mail(session: Session, *, envelope_from: str, recipient: str, raw: bytes,
+               purpose: str) -> OutboundMessage:
+    row = OutboundMessage(envelope_from=envelope_from, recipient=recipient, raw=raw, purpose=purpose)
+    session.add(row)
+    return row
+
+
+def due_mail(session: Session, now: datetime, limit: int) -> list[OutboundMessage]:
+    return list(session.scalars(
+        select(OutboundMessage)
+        .where(OutboundMessage.status == OutboundStatus.PENDING, OutboundMessage.next_attempt_at <= now)
+        .order_by(OutboundMessage.next_attempt_at, OutboundMessage.id).limit(limit)))
+
+
+def mark_sent(row: OutboundMessage, now: datetime) -> None:
+    row.status, row.sent_at, row.attempts, row.last_error = OutboundStatus.SENT, now, row.attempts + 1, ""
+
+
+def mark_failed(row: OutboundMessage, error: str, *, permanent: bool, now: datetime,
+                retry_base: timedelta, give_up_after: timedelta) -> None:
+    """Record a failed attempt: retry later with exponential backoff, or give up."""
+    row.attempts += 1
+    row.last_error = error[:2000]
+    if permanent or now - row.created_at >= give_up_after:
+        row.status = OutboundStatus.FAILED
+        return
+    delay = retry_base * (2 ** min(row.attempts - 1, 12))
+    row.next_attempt_at = min(now + delay, row.created_at + give_up_after)
+
+
+def queue_counts(session: Session) -> dict[str, int]:
+    counts = {status.value: 0 for status in OutboundStatus}
+    for status, count in session.execute(
+            select(OutboundMessage.status, func.count()).group_by(OutboundMessage.status)):
+        counts[status.value] = count
+    return counts
+
