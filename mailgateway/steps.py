@@ -18,8 +18,8 @@ from storage.threads import ThreadFacts, lock_threading, place
 
 def parse(session: Session, inbound: Inbound) -> None:
     parsed = parse_message(inbound.raw, inbound.config.domain)
-    if not parsed.headers.keys() or not (parsed.from_address or parsed.subject or parsed.has_message_id):
-        raise Rejected("550 5.6.0 This is not an email message: no From, Subject or Message-ID header found")
+    if not parsed.headers.keys():
+        raise Rejected("550 5.6.0 This is not an email message: no header found")
     inbound.parsed = parsed
 
 
