@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request
 
 from archive_web.db import db, forum_config
+from mailgateway.body import extract_body
 from storage.messages import topic_messages
 from storage.topics import recent_topics, topic_summary
 
@@ -32,5 +33,7 @@ def topic(topic_id: int) -> str:
     if summary is None:
         abort(404)
     messages = topic_messages(db(), topic_id) if _may_read_bodies() else []
-    return render_template("topic.html", topic=summary, messages=messages,
+    # A message stored seconds ago may not have had its body read by the indexing job yet.
+    texts = {m.id: m.text if m.text is not None else extract_body(m.raw).text for m in messages}
+    return render_template("topic.html", topic=summary, messages=messages, texts=texts,
                            may_read=_may_read_bodies())

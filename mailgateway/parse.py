@@ -1,41 +1,30 @@
-"""Reading a raw message into the facts Relais needs: identity, threading headers, author,
-subject, date, text and attachments.
+"""Reading a message's header section into the facts the SMTP path needs: identity,
+threading headers, author, subject, date.
 
-Parsing never raises on bad mail: the world sends broken charsets, headers and MIME, and
-each defect falls back to something readable. The raw bytes stay the record.
+Only the header section is parsed here (compat32, no header objects): this runs for every
+message before the 250, so it must be cheap. The body (text, attachments) is read after
+the commit, by mailgateway.body. Parsing never raises on bad mail: broken charsets and
+headers fall back to something readable, and the raw bytes stay the record.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import email
 import email.header
+import email.parser
 import email.policy
 import email.utils
 import hashlib
-import html as html_lib
-import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import Message
 
-import mailparser
-
-# mail-parser logs a warning for every part type it does not turn into text.
-logging.getLogger("mailparser").setLevel(logging.ERROR)
-
 MSGID_RE = re.compile(r"<([^<>\s]+)>")
+_SURROGATE_RE = re.compile("[\udc80-\udcff]")
 MAX_REFERENCES = 100
-
-
-@dataclass(frozen=True)
-class ParsedAttachment:
-    filename: str
-    content_type: str
-    size: int
-    part_index: int
+_HEADER_PARSER = email.parser.BytesHeaderParser(policy=email.policy.compat32)
 
 
 @dataclass(frozen=True)
@@ -49,50 +38,17 @@ class ParsedMessage:
     from_name: str
     from_address: str
     date: datetime | None
-    text: str
     thread_index: str | None
     thread_index_key: str | None
-    attachments: tuple[ParsedAttachment, ...]
     headers: Message = field(repr=False, compare=False)
-
-    @property
-    def has_threading_headers(self) -> bool:
-        return bool(self.in_reply_to or self.references)
 
     def header(self, name: str) -> str:
         return header_text(self.headers, name)
 
 
-def header_text(msg: Message, name: str) -> str:
-    """A header's decoded text, or "" — never an exception, whatever the header holds."""
-    try:
-        value = msg.get(name)
-        text = "" if value is None else str(value)
-    except Exception:
-        # policy.default's structured parsers fail on some malformed headers:
-        # fall back to plain RFC 2047 decoding of the raw value.
-        raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), "")
-        text = _decode_raw_header(str(raw))
-    return clean_text(" ".join(text.split()))
-
-
 def clean_text(text: str) -> str:
     """Text any database accepts: no NUL, no lone surrogate (left by undecodable 8-bit bytes)."""
     return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
-
-
-def _decode_raw_header(value: str) -> str:
-    try:
-        parts = email.header.decode_header(value)
-    except Exception:
-        return value
-    out = []
-    for chunk, charset in parts:
-        if isinstance(chunk, bytes):
-            out.append(_decode_bytes(chunk, charset))
-        else:
-            out.append(chunk)
-    return "".join(out)
 
 
 def _decode_bytes(data: bytes, charset: str | None) -> str:
@@ -106,6 +62,30 @@ def _decode_bytes(data: bytes, charset: str | None) -> str:
     return data.decode("latin-1")
 
 
+def decode_header_value(value: str) -> str:
+    """RFC 2047 encoded words decoded; raw 8-bit (SMTPUTF8) text read as UTF-8, else cp1252."""
+    if not value.isascii() and _SURROGATE_RE.search(value):
+        value = _decode_bytes(value.encode("ascii", "surrogateescape"), "utf-8")
+    if "=?" not in value:
+        return value
+    try:
+        parts = email.header.decode_header(value)
+    except Exception:  # a malformed encoded word: keep the text as it is
+        return value
+    return "".join(_decode_bytes(chunk, charset) if isinstance(chunk, bytes) else chunk
+                   for chunk, charset in parts)
+
+
+def header_text(msg: Message, name: str) -> str:
+    """A header's decoded text on one line, or "" — never an exception."""
+    name = name.lower()
+    # raw_items: compat32's get() turns 8-bit bytes into replacement characters.
+    value = next((v for k, v in msg.raw_items() if k.lower() == name), None)
+    if value is None:
+        return ""
+    return clean_text(" ".join(decode_header_value(str(value)).split()))
+
+
 def message_ids(value: str) -> list[str]:
     """Message-IDs named in a header, in order, without angle brackets.
 
@@ -116,10 +96,7 @@ def message_ids(value: str) -> list[str]:
         token = value.strip()
         if token and " " not in token and "@" in token:
             found = [token.strip("<>")]
-    seen: dict[str, None] = {}
-    for mid in found:
-        seen.setdefault(mid, None)
-    return list(seen)
+    return list(dict.fromkeys(found))
 
 
 def synthetic_message_id(raw: bytes, domain: str) -> str:
@@ -135,8 +112,6 @@ def _parse_date(msg: Message) -> datetime | None:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
-    if parsed is None:
-        return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     try:
@@ -146,12 +121,14 @@ def _parse_date(msg: Message) -> datetime | None:
 
 
 def _parse_from(msg: Message) -> tuple[str, str]:
-    value = header_text(msg, "From") or header_text(msg, "Sender")
-    name, addr = email.utils.parseaddr(value)
-    if not addr and value:
-        match = re.search(r"[\w.+-]+@[\w.-]+", value)
+    raw = next((str(v) for k, v in msg.raw_items() if k.lower() == "from"), "") or \
+        next((str(v) for k, v in msg.raw_items() if k.lower() == "sender"), "")
+    # Split the address before decoding the display name: a decoded name may hold commas.
+    name, addr = email.utils.parseaddr(" ".join(raw.split()))
+    if not addr:
+        match = re.search(r"[\w.+-]+@[\w.-]+", raw)
         addr = match.group(0) if match else ""
-    return name.strip(), addr.strip().lower()
+    return clean_text(decode_header_value(name).strip()), clean_text(addr.strip().lower())
 
 
 def _thread_index(msg: Message) -> tuple[str | None, str | None]:
@@ -169,97 +146,18 @@ def _thread_index(msg: Message) -> tuple[str | None, str | None]:
     return base64.b64encode(decoded).decode("ascii")[:500], base64.b64encode(decoded[:22]).decode("ascii")
 
 
-def _attachments(msg: Message) -> list[ParsedAttachment]:
-    found = []
-    for index, part in enumerate(attachment_parts(msg)):
-        try:
-            payload = part.get_payload(decode=True) or b""
-        except Exception:
-            payload = b""
-        try:
-            filename = clean_text(part.get_filename() or "")
-        except Exception:
-            filename = ""
-        found.append(ParsedAttachment(
-            filename=" ".join(str(filename).split()) or f"attachment-{index + 1}",
-            content_type=part.get_content_type(),
-            size=len(payload),
-            part_index=index,
-        ))
-    return found
-
-
-def attachment_parts(msg: Message) -> list[Message]:
-    """The message's attachments, in a stable order (the web archive serves them by index)."""
-    parts = []
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
-        try:
-            disposition = part.get_content_disposition()
-            filename = part.get_filename()
-        except Exception:
-            disposition, filename = None, None
-        ctype = part.get_content_type()
-        if part is msg and ctype.startswith("text/"):
-            continue
-        if disposition == "attachment" or filename or not ctype.startswith("text/"):
-            parts.append(part)
-    return parts
-
-
-def _text(raw: bytes) -> str:
-    """The readable text: plain parts first; HTML turned into text when there is no plain part."""
-    try:
-        parsed = mailparser.parse_from_bytes(raw)
-        plain = parsed.text_plain
-        html = parsed.text_html
-    except Exception:
-        return ""
-    if plain:
-        return clean_text("\n\n".join(plain))
-    if html:
-        return clean_text(html_to_text("\n".join(html)))
-    return ""
-
-
-_TAG_RE = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]+>", re.S | re.I)
-_BLOCK_RE = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.I)
-
-
-def html_to_text(html: str) -> str:
-    text = _BLOCK_RE.sub("\n", html)
-    text = _TAG_RE.sub("", text)
-    text = html_lib.unescape(text)
-    lines = [" ".join(line.split()) for line in text.splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
 def parse_message(raw: bytes, domain: str) -> ParsedMessage:
-    """Everything Relais derives from a message's raw bytes."""
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    """The header facts of a message (see the module docstring)."""
+    msg = _HEADER_PARSER.parsebytes(raw)
     ids = message_ids(header_text(msg, "Message-ID"))
-    has_id = bool(ids)
     message_id = ids[0] if ids else synthetic_message_id(raw, domain)
     in_reply_to = tuple(mid for mid in message_ids(header_text(msg, "In-Reply-To")) if mid != message_id)
     references = tuple(mid for mid in message_ids(header_text(msg, "References")) if mid != message_id)
     thread_index, thread_index_key = _thread_index(msg)
     from_name, from_address = _parse_from(msg)
     return ParsedMessage(
-        raw=raw,
-        message_id=clean_text(message_id)[:995],
-        has_message_id=has_id,
-        in_reply_to=in_reply_to[:5],
-        references=references[-MAX_REFERENCES:],
-        subject=header_text(msg, "Subject"),
-        from_name=from_name,
-        from_address=from_address,
-        date=_parse_date(msg),
-        text=_text(raw),
-        thread_index=thread_index,
-        thread_index_key=thread_index_key,
-        attachments=tuple(_attachments(msg)),
-        headers=msg,
-    )
-
-
+        raw=raw, message_id=message_id[:995], has_message_id=bool(ids),
+        in_reply_to=in_reply_to[:5], references=references[-MAX_REFERENCES:],
+        subject=header_text(msg, "Subject"), from_name=from_name, from_address=from_address,
+        date=_parse_date(msg), thread_index=thread_index, thread_index_key=thread_index_key,
+        headers=msg)

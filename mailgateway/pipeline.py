@@ -17,7 +17,8 @@ from storage.db import Session
 from mailgateway.parse import ParsedMessage
 from storage.config import Config
 from storage.messages import Stored
-from storage.models import Person, utcnow
+from storage.models import utcnow
+from storage.people import Poster
 from storage.threads import Placement
 
 
@@ -49,7 +50,7 @@ class Inbound:
     topic_hint: int | None = None
     received_at: datetime = field(default_factory=utcnow)
     parsed: ParsedMessage | None = None
-    author: Person | None = None
+    author: Poster | None = None
     placement: Placement | None = None
     stored: Stored | None = None
 
@@ -72,5 +73,5 @@ def run(session: Session, inbound: Inbound, steps: tuple[Step, ...]) -> Outcome:
     except Finished as done:
         return Outcome(done.reply, done.outcome)
     assert inbound.stored is not None, "a pipeline must end by storing or by Finished"
-    return Outcome(f"250 2.0.0 Message accepted as <{inbound.stored.message.message_id}>",
+    return Outcome(f"250 2.0.0 Message accepted as <{inbound.stored.message_id}>",
                    "stored", inbound.stored)

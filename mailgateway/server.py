@@ -6,7 +6,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 from storage.db import Engine
 
-from mailgateway.handler import GatewayHandler, size_reply
+from mailgateway.handler import GatewayHandler, IngestWriter, size_reply
 from storage.config import Config
 
 
@@ -32,8 +32,18 @@ class GatewaySMTP(SMTP):
 class GatewayController(Controller):
     def __init__(self, config: Config, handler: GatewayHandler, host: str, port: int) -> None:
         self.forum_config = config
+        self.writer = handler.writer
         super().__init__(handler, hostname=host, port=port, server_hostname=config.domain,
                          ready_timeout=10)
+
+    def start(self) -> None:
+        self.writer.start()
+        super().start()
+
+    def stop(self, no_assert: bool = False) -> None:
+        # Stop taking mail first, then let the writer finish what it was given.
+        super().stop(no_assert=no_assert)
+        self.writer.stop()
 
     def factory(self) -> SMTP:
         return GatewaySMTP(
@@ -44,7 +54,7 @@ class GatewayController(Controller):
 
 def start_gateway(config: Config, engine: Engine, secret: str,
                   host: str | None = None, port: int | None = None) -> GatewayController:
-    handler = GatewayHandler(config, engine, secret)
+    handler = GatewayHandler(config, secret, IngestWriter(config, engine, secret))
     controller = GatewayController(config, handler, host or config.smtp.host,
                                    config.smtp.port if port is None else port)
     controller.start()

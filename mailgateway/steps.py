@@ -11,8 +11,9 @@ from mailgateway.parse import parse_message
 from mailgateway.pipeline import Finished, Inbound, Rejected, Step
 from storage.db import Session
 from storage.held import hold_message
-from storage.messages import NewMessage, effective_date, find_message, store_message
-from storage.people import archive_author, person_by_address
+from storage.messages import NewMessage, effective_date, is_stored, store_message
+from storage.models import Role
+from storage.people import archive_author, poster
 from storage.threads import ThreadFacts, lock_threading, place
 
 
@@ -27,9 +28,8 @@ def skip_duplicate(session: Session, inbound: Inbound) -> None:
     """A Message-ID already stored (an MTA retry, a list copy) is answered 250 and not stored again."""
     assert inbound.parsed is not None
     lock_threading(session)
-    existing = find_message(session, inbound.parsed.message_id)
-    if existing is not None:
-        raise Finished(f"250 2.0.0 Already received as <{existing.message_id}>", "duplicate")
+    if is_stored(session, inbound.parsed.message_id):
+        raise Finished(f"250 2.0.0 Already received as <{inbound.parsed.message_id}>", "duplicate")
 
 
 def authorise(session: Session, inbound: Inbound) -> None:
@@ -40,13 +40,13 @@ def authorise(session: Session, inbound: Inbound) -> None:
     """
     parsed = inbound.parsed
     assert parsed is not None
-    person = person_by_address(session, parsed.from_address) if parsed.from_address else None
-    if person is not None and person.is_member:
-        inbound.author = person
+    author = poster(session, parsed.from_address) if parsed.from_address else None
+    if author is not None and author.role is not Role.ARCHIVE:
+        inbound.author = author
         return
     action = inbound.config.moderation.nonmember_action
     if action == "accept":
-        inbound.author = archive_author(session, parsed.from_name, parsed.from_address)
+        inbound.author = author or archive_author(session, parsed.from_name, parsed.from_address)
         return
     if action == "reject":
         raise Rejected(f"550 5.7.1 Only members of {inbound.config.forum.name} may post to it")
@@ -63,7 +63,9 @@ def authorise(session: Session, inbound: Inbound) -> None:
 def attribute_author(session: Session, inbound: Inbound) -> None:
     """For imports: every author is kept, members or not (archive authors have no rights)."""
     assert inbound.parsed is not None
-    inbound.author = archive_author(session, inbound.parsed.from_name, inbound.parsed.from_address)
+    parsed = inbound.parsed
+    inbound.author = poster(session, parsed.from_address) or archive_author(session, parsed.from_name,
+                                                                           parsed.from_address)
 
 
 def _facts(inbound: Inbound) -> ThreadFacts:
@@ -83,11 +85,10 @@ def thread(session: Session, inbound: Inbound) -> None:
 def store(session: Session, inbound: Inbound) -> None:
     parsed = inbound.parsed
     assert parsed is not None and inbound.placement is not None
-    new = NewMessage(
-        raw=inbound.raw, facts=_facts(inbound), from_name=parsed.from_name[:500],
-        from_address=parsed.from_address[:320], text=parsed.text, received_at=inbound.received_at,
-        attachments=tuple((a.filename, a.content_type, a.size, a.part_index) for a in parsed.attachments))
-    inbound.stored = store_message(session, new, inbound.author, inbound.placement)
+    new = NewMessage(raw=inbound.raw, facts=_facts(inbound), from_name=parsed.from_name[:500],
+                     from_address=parsed.from_address[:320], received_at=inbound.received_at)
+    inbound.stored = store_message(session, new, inbound.author.person_id if inbound.author else None,
+                                   inbound.placement)
 
 
 POST: tuple[Step, ...] = (parse, skip_duplicate, authorise, thread, store)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from datetime import datetime, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from werkzeug.serving import make_server
 
 from archive_web import create_app
 from mailgateway.delivery import deliver_due
+from mailgateway.indexer import index_pending
 from mailgateway.server import start_gateway
 from storage.config import Config, secret_key
 from storage.instance import initialise
@@ -31,6 +33,9 @@ def serve(config: Config, stop: threading.Event | None = None) -> None:
     scheduler = BackgroundScheduler(timezone=config.forum.timezone)
     scheduler.add_job(deliver_due, "interval", seconds=config.delivery.interval_seconds,
                       args=[engine, config], id="deliver", max_instances=1, coalesce=True)
+    # Also at once: what a crash left unindexed is picked up at start-up.
+    scheduler.add_job(index_pending, "interval", seconds=2, args=[engine, config], id="index",
+                      max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc))
     scheduler.start()
 
     outgoing = (f"relay {config.delivery.relay_host}:{config.delivery.relay_port}"

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Attachment, Message, Person, Topic
-from storage.threads import Placement, ThreadFacts, adopt_early_replies, base_subject, record_references
+from storage.models import Attachment, Message, TopicStatus
+from storage.threads import (
+    Placement,
+    ThreadFacts,
+    adopt_early_replies,
+    base_subject,
+    messages_t,
+    record_references,
+    topics_t,
+)
 
 
 @dataclass(frozen=True)
@@ -20,20 +29,32 @@ class NewMessage:
     facts: ThreadFacts
     from_name: str
     from_address: str
-    text: str
     received_at: datetime
-    attachments: tuple[tuple[str, str, int, int], ...] = ()  # (filename, content type, size, index)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Stored:
-    message: Message
+    message_pk: int
+    message_id: str
+    topic_id: int
     new_topic: bool
     merged_topic_ids: list[int] = field(default_factory=list)
 
 
 def find_message(session: Session, message_id: str) -> Message | None:
     return session.scalar(select(Message).where(Message.message_id == message_id))
+
+
+_IS_STORED = select(messages_t.c.id).where(messages_t.c.message_id == bindparam("message_id"))
+_INSERT_TOPIC = insert(topics_t)
+_INSERT_MESSAGE = insert(messages_t)
+_TOUCH_TOPIC = (update(topics_t).where(topics_t.c.id == bindparam("topic_id"),
+                                       topics_t.c.last_activity_at < bindparam("date"))
+                .values(last_activity_at=bindparam("date")))
+
+
+def is_stored(session: Session, message_id: str) -> bool:
+    return session.scalar(_IS_STORED, {"message_id": message_id}) is not None
 
 
 def effective_date(date: datetime | None, received_at: datetime) -> datetime:
@@ -43,36 +64,56 @@ def effective_date(date: datetime | None, received_at: datetime) -> datetime:
     return date
 
 
-def store_message(session: Session, new: NewMessage, author: Person | None, placement: Placement) -> Stored:
-    """Store a message where threading placed it, and link replies that were waiting for it."""
-    facts = new.facts
-    topic = placement.topic
-    new_topic = topic is None
-    if topic is None:
-        topic = Topic(subject=facts.subject, base_subject=base_subject(facts.subject), author=author,
-                      created_at=facts.date, last_activity_at=facts.date)
-        session.add(topic)
-    elif placement.parent is None and facts.date < topic.created_at:
-        # The true first message arrived late (an import, a delayed mail): it names the topic.
-        topic.subject, topic.base_subject = facts.subject, base_subject(facts.subject)
-        topic.author, topic.created_at = author, facts.date
-    topic.last_activity_at = max(topic.last_activity_at, facts.date)
+def store_message(session: Session, new: NewMessage, author_id: int | None, placement: Placement) -> Stored:
+    """Store a message where threading placed it, and link replies that were waiting for it.
 
-    message = Message(
-        message_id=facts.message_id, topic=topic, parent=placement.parent, author=author,
-        from_name=new.from_name, from_address=new.from_address, subject=facts.subject,
-        date=facts.date, received_at=new.received_at, text=new.text,
-        in_reply_to=(facts.in_reply_to[0] if facts.in_reply_to else None),
-        thread_index=facts.thread_index, thread_index_key=facts.thread_index_key, raw=new.raw,
-    )
-    session.add(message)
-    for filename, content_type, size, index in new.attachments:
-        message.attachments.append(Attachment(filename=filename[:1000], content_type=content_type[:255],
+    Plain SQL statements on ids: this runs for every incoming message (see storage.threads).
+    """
+    facts = new.facts
+    topic_id = placement.topic_id
+    if topic_id is None:
+        topic_id = session.execute(_INSERT_TOPIC, {
+            "subject": facts.subject, "base_subject": base_subject(facts.subject), "author_id": author_id,
+            "status": TopicStatus.OPEN.value, "created_at": facts.date, "last_activity_at": facts.date,
+        }).inserted_primary_key[0]
+    else:
+        session.execute(_TOUCH_TOPIC, {"topic_id": topic_id, "date": facts.date})
+        if placement.parent_pk is None:
+            # The true first message arrived late (an import, a delayed mail): it names the topic.
+            session.execute(update(topics_t).where(topics_t.c.id == topic_id, topics_t.c.created_at > facts.date)
+                            .values(subject=facts.subject, base_subject=base_subject(facts.subject),
+                                    author_id=author_id, created_at=facts.date))
+    message_pk = session.execute(_INSERT_MESSAGE, {
+        "message_id": facts.message_id, "topic_id": topic_id, "parent_id": placement.parent_pk,
+        "author_id": author_id, "from_name": new.from_name, "from_address": new.from_address,
+        "subject": facts.subject, "date": facts.date, "received_at": new.received_at,
+        "in_reply_to": facts.in_reply_to[0] if facts.in_reply_to else None,
+        "thread_index": facts.thread_index, "thread_index_key": facts.thread_index_key, "raw": new.raw,
+    }).inserted_primary_key[0]
+    adopt_early_replies(session, message_pk, facts.message_id)
+    record_references(session, message_pk, facts)
+    return Stored(message_pk, facts.message_id, topic_id, placement.topic_id is None, placement.merged_topic_ids)
+
+
+def unindexed_messages(session: Session, limit: int) -> list[Message]:
+    """Messages whose body has not been read and indexed yet, oldest first."""
+    return list(session.scalars(select(Message).where(Message.indexed_at.is_(None))
+                                .order_by(Message.id).limit(limit)))
+
+
+def record_body(session: Session, message_pk: int, text: str,
+                attachments: Iterable[tuple[str, str, int, int]], indexed_at: datetime) -> None:
+    """Store what was read from a message's body: its text and attachments (filename,
+    content type, size, index), and that the search index has it."""
+    message = session.get(Message, message_pk)
+    if message is None:  # merged or removed meanwhile
+        return
+    message.text = text
+    message.attachments.clear()
+    for filename, content_type, size, index in attachments:
+        message.attachments.append(Attachment(filename=filename, content_type=content_type,
                                               size=size, part_index=index))
-    session.flush()
-    record_references(session, message, facts)
-    adopt_early_replies(session, message)
-    return Stored(message, new_topic=new_topic, merged_topic_ids=placement.merged_topic_ids)
+    message.indexed_at = indexed_at
 
 
 def topic_messages(session: Session, topic_id: int) -> list[Message]:

@@ -205,14 +205,16 @@ class Message(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     date: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    text: Mapped[str] = mapped_column(Text, default="")
+    # Read from the body after the commit (None until then): the SMTP path reads headers only.
+    text: Mapped[str | None] = mapped_column(Text)
     in_reply_to: Mapped[str | None] = mapped_column(String(995))
     # Outlook's Thread-Index conversation key (its first 22 bytes, base64): threads Outlook
     # replies whose In-Reply-To/References were stripped.
     thread_index_key: Mapped[str | None] = mapped_column(String(64), index=True)
     thread_index: Mapped[str | None] = mapped_column(String(500))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    # Set once the search index has the message; NULL rows are (re)indexed at start.
+    # Set once the body is read and the search index has the message; NULL rows are
+    # picked up by the indexing job, after a crash too.
     indexed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     topic: Mapped[Topic] = relationship(back_populates="messages")

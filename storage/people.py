@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from storage.models import Address, DeliveryMode, Organisation, OrganisationKind, Person, Role, Subscription
@@ -18,6 +18,25 @@ def person_by_address(session: Session, address: str) -> Person | None:
     return session.scalar(select(Person).join(Address).where(Address.email == normalise_address(address)))
 
 
+@dataclass(frozen=True)
+class Poster:
+    """Who wrote a message, as the pipeline needs it: an id and a role, no ORM entity."""
+
+    person_id: int
+    role: Role
+
+
+_people, _addresses = Person.__table__, Address.__table__
+_POSTER = (select(_people.c.id, _people.c.role)
+           .join(_addresses, _addresses.c.person_id == _people.c.id)
+           .where(_addresses.c.email == bindparam("email")))
+
+
+def poster(session: Session, address: str) -> Poster | None:
+    row = session.execute(_POSTER, {"email": normalise_address(address)}).first()
+    return Poster(row.id, Role(row.role)) if row else None
+
+
 def organisation_named(session: Session, name: str, kind: OrganisationKind) -> Organisation:
     org = session.scalar(select(Organisation).where(Organisation.name == name))
     if org is None:
@@ -28,17 +47,15 @@ def organisation_named(session: Session, name: str, kind: OrganisationKind) -> O
     return org
 
 
-def archive_author(session: Session, name: str, address: str) -> Person | None:
-    """The person behind an address, created with no rights if unknown (imported authors)."""
+def archive_author(session: Session, name: str, address: str) -> Poster | None:
+    """A new person with no rights for an unknown author's address (imported mail)."""
     if not address:
         return None
-    person = person_by_address(session, address)
-    if person is None:
-        person = Person(name=name[:200], role=Role.ARCHIVE)
-        person.addresses.append(Address(email=normalise_address(address)[:320]))
-        session.add(person)
-        session.flush()
-    return person
+    person = Person(name=name[:200], role=Role.ARCHIVE)
+    person.addresses.append(Address(email=normalise_address(address)[:320]))
+    session.add(person)
+    session.flush()
+    return Poster(person.id, Role.ARCHIVE)
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ from __future__ import annotations
 import base64
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import bindparam, delete, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import Message, MessageReference, Topic
@@ -82,9 +82,18 @@ class ThreadFacts:
 
 @dataclass
 class Placement:
-    topic: Topic | None
-    parent: Message | None
+    """Where a message goes: an existing topic (None: a new one) and its parent's row id."""
+
+    topic_id: int | None
+    parent_pk: int | None
     merged_topic_ids: list[int] = field(default_factory=list)
+
+
+# The hot path (every incoming message) works on the tables with plain SQL expressions and
+# ids: loading ORM entities (with their raw bytes) costs several times more.
+messages_t = Message.__table__
+refs_t = MessageReference.__table__
+topics_t = Topic.__table__
 
 
 def lock_threading(session: Session) -> None:
@@ -96,131 +105,128 @@ def lock_threading(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(7102001)"))
 
 
+# Prepared once: on the hot path, building statements costs more than running them.
+_NAMING_ANY = (
+    select(literal(None).label("message_id"), messages_t.c.id, messages_t.c.topic_id)
+    .join(refs_t, refs_t.c.message_pk == messages_t.c.id)
+    .where(refs_t.c.referenced_id.in_(bindparam("linked", expanding=True))))
+_LINKED = (
+    select(messages_t.c.message_id, messages_t.c.id, messages_t.c.topic_id)
+    .where(messages_t.c.message_id.in_(bindparam("ancestors", expanding=True)))
+    .union_all(_NAMING_ANY))
+_parent_ref = refs_t.alias("parent_ref")
+_parents = messages_t.alias("parents")
+_EARLY_REPLIES = (
+    select(messages_t.c.id, refs_t.c.distance, _parent_ref.c.distance)
+    .join(refs_t, refs_t.c.message_pk == messages_t.c.id)
+    .outerjoin(_parents, _parents.c.id == messages_t.c.parent_id)
+    .outerjoin(_parent_ref, (_parent_ref.c.message_pk == messages_t.c.id)
+               & (_parent_ref.c.referenced_id == _parents.c.message_id))
+    .where(refs_t.c.referenced_id == bindparam("message_id"), messages_t.c.id != bindparam("message_pk")))
+_INSERT_REFERENCE = insert(refs_t)
+
+
 def place(session: Session, facts: ThreadFacts, *, topic_hint: int | None = None,
           subject_fallback_days: int = 30) -> Placement:
     """Decide the topic and parent of a message that is not stored yet."""
     ancestors = facts.nearest_first
-    stored = _stored_by_message_id(session, ancestors)
-    parent = next((stored[mid] for mid in ancestors if mid in stored), None)
-
-    topic_ids = {m.topic_id for m in stored.values()}
     linked = [*ancestors, facts.message_id]
-    topic_ids.update(session.scalars(
-        select(Message.topic_id).join(MessageReference, MessageReference.message_pk == Message.id)
-        .where(MessageReference.referenced_id.in_(linked))
-    ))
+    # Stored ancestors, and stored messages naming the message or one of its ancestors.
+    if ancestors:
+        rows = session.execute(_LINKED, {"ancestors": ancestors, "linked": linked}).all()
+    else:
+        rows = session.execute(_NAMING_ANY, {"linked": linked}).all()
+    stored = {mid: pk for mid, pk, _ in rows if mid is not None}
+    parent_pk = next((stored[mid] for mid in ancestors if mid in stored), None)
+    topic_ids = {topic_id for _, _, topic_id in rows}
 
     if topic_ids:
         survivor, merged = _merge(session, topic_ids)
-        return Placement(survivor, parent, merged)
-    if topic_hint is not None:
-        topic = session.get(Topic, topic_hint)
-        if topic is not None:
-            return Placement(topic, parent or _root_of(session, topic.id))
+        return Placement(survivor, parent_pk, merged)
+    if topic_hint is not None and session.get(Topic, topic_hint) is not None:
+        return Placement(topic_hint, parent_pk or _root_of(session, topic_hint))
     if facts.thread_index_key:
         placement = _by_thread_index(session, facts)
         if placement is not None:
             return placement
     if not ancestors and is_reply_subject(facts.subject) and subject_fallback_days > 0:
-        topic = _by_subject(session, facts, subject_fallback_days)
-        if topic is not None:
-            return Placement(topic, _root_of(session, topic.id))
-    return Placement(None, parent)
+        topic_id = _by_subject(session, facts, subject_fallback_days)
+        if topic_id is not None:
+            return Placement(topic_id, _root_of(session, topic_id))
+    return Placement(None, parent_pk)
 
 
-def record_references(session: Session, message: Message, facts: ThreadFacts) -> None:
-    for distance, mid in enumerate(facts.nearest_first):
-        session.add(MessageReference(message_pk=message.id, referenced_id=mid, distance=distance))
+def record_references(session: Session, message_pk: int, facts: ThreadFacts) -> None:
+    rows = [{"message_pk": message_pk, "referenced_id": mid, "distance": distance}
+            for distance, mid in enumerate(facts.nearest_first)]
+    if rows:
+        session.execute(_INSERT_REFERENCE, rows)
 
 
-def adopt_early_replies(session: Session, message: Message) -> list[Message]:
-    """Link replies that arrived before `message` (their parent) to it; returns them.
+def adopt_early_replies(session: Session, message_pk: int, message_id: str) -> list[int]:
+    """Link replies that arrived before a message (their parent) to it; returns their ids.
 
     A reply keeps a nearer stored ancestor if it has one, and a link that would make a
     cycle (a References loop) is not made.
     """
-    rows = session.execute(
-        select(Message, MessageReference.distance)
-        .join(MessageReference, MessageReference.message_pk == Message.id)
-        .where(MessageReference.referenced_id == message.message_id, Message.id != message.id)
-    ).all()
+    rows = session.execute(_EARLY_REPLIES, {"message_id": message_id, "message_pk": message_pk}).all()
     adopted = []
-    for child, distance in rows:
-        if child.parent_id is not None:
-            current = session.scalar(
-                select(MessageReference.distance).where(
-                    MessageReference.message_pk == child.id,
-                    MessageReference.referenced_id == select(Message.message_id)
-                    .where(Message.id == child.parent_id).scalar_subquery()))
-            if current is not None and current <= distance:
-                continue
-        if _is_ancestor(session, child.id, message):
+    for child_pk, distance, current_distance in rows:
+        if current_distance is not None and current_distance <= distance:
             continue
-        child.parent_id = message.id
-        adopted.append(child)
+        if _is_ancestor(session, child_pk, message_pk):
+            continue
+        session.execute(update(messages_t).where(messages_t.c.id == child_pk).values(parent_id=message_pk))
+        adopted.append(child_pk)
     return adopted
 
 
-def _is_ancestor(session: Session, candidate_id: int, message: Message) -> bool:
+def _is_ancestor(session: Session, candidate_pk: int, message_pk: int) -> bool:
     seen = set()
-    parent_id = message.parent_id
-    while parent_id is not None and parent_id not in seen:
-        if parent_id == candidate_id:
+    current: int | None = message_pk
+    while current is not None and current not in seen:
+        if current == candidate_pk:
             return True
-        seen.add(parent_id)
-        parent_id = session.scalar(select(Message.parent_id).where(Message.id == parent_id))
+        seen.add(current)
+        current = session.scalar(select(messages_t.c.parent_id).where(messages_t.c.id == current))
     return False
 
 
-def _stored_by_message_id(session: Session, ids: Iterable[str]) -> dict[str, Message]:
-    ids = list(ids)
-    if not ids:
-        return {}
-    return {m.message_id: m for m in session.scalars(select(Message).where(Message.message_id.in_(ids)))}
-
-
-def _merge(session: Session, topic_ids: set[int]) -> tuple[Topic, list[int]]:
-    """Merge topics into the oldest; returns it and the ids of the topics merged away."""
-    topics = sorted(session.scalars(select(Topic).where(Topic.id.in_(topic_ids))),
-                    key=lambda t: (t.created_at, t.id))
+def _merge(session: Session, topic_ids: set[int]) -> tuple[int, list[int]]:
+    """Merge topics into the oldest; returns its id and the ids of the topics merged away."""
+    if len(topic_ids) == 1:
+        return next(iter(topic_ids)), []
+    topics = session.execute(
+        select(topics_t.c.id, topics_t.c.created_at, topics_t.c.last_activity_at, topics_t.c.category_id)
+        .where(topics_t.c.id.in_(topic_ids)).order_by(topics_t.c.created_at, topics_t.c.id)).all()
     survivor, others = topics[0], topics[1:]
-    if not others:
-        return survivor, []
     other_ids = [t.id for t in others]
-    for other in others:
-        survivor.last_activity_at = max(survivor.last_activity_at, other.last_activity_at)
-        if survivor.category_id is None:
-            survivor.category_id = other.category_id
-    session.execute(update(Message).where(Message.topic_id.in_(other_ids))
-                    .values(topic_id=survivor.id).execution_options(synchronize_session=False))
-    session.flush()
-    session.execute(delete(Topic).where(Topic.id.in_(other_ids)).execution_options(synchronize_session=False))
-    for other in others:
-        session.expunge(other)
-    for m in session.identity_map.values():
-        if isinstance(m, Message) and m.topic_id in other_ids:
-            session.expire(m, ["topic_id", "topic"])
-    return survivor, other_ids
+    values: dict[str, object] = {"last_activity_at": max(t.last_activity_at for t in topics)}
+    if survivor.category_id is None:
+        values["category_id"] = next((t.category_id for t in others if t.category_id is not None), None)
+    session.execute(update(topics_t).where(topics_t.c.id == survivor.id).values(**values))
+    session.execute(update(messages_t).where(messages_t.c.topic_id.in_(other_ids)).values(topic_id=survivor.id))
+    session.execute(delete(topics_t).where(topics_t.c.id.in_(other_ids)))
+    session.expire_all()  # ORM objects loaded earlier may name the merged topics
+    return survivor.id, other_ids
 
 
-def _root_of(session: Session, topic_id: int) -> Message | None:
-    return session.scalars(
-        select(Message).where(Message.topic_id == topic_id, Message.parent_id.is_(None))
-        .order_by(Message.date, Message.id).limit(1)
-    ).first()
+def _root_of(session: Session, topic_id: int) -> int | None:
+    return session.scalar(
+        select(messages_t.c.id).where(messages_t.c.topic_id == topic_id, messages_t.c.parent_id.is_(None))
+        .order_by(messages_t.c.date, messages_t.c.id).limit(1))
 
 
 def _by_thread_index(session: Session, facts: ThreadFacts) -> Placement | None:
-    same = list(session.scalars(
-        select(Message).where(Message.thread_index_key == facts.thread_index_key)
-        .order_by(Message.date, Message.id)))
+    same = session.execute(
+        select(messages_t.c.id, messages_t.c.topic_id, messages_t.c.thread_index)
+        .where(messages_t.c.thread_index_key == facts.thread_index_key)
+        .order_by(messages_t.c.date, messages_t.c.id)).all()
     if not same:
         return None
-    by_index = {m.thread_index: m for m in same}
-    parent = None
-    if facts.thread_index:
-        parent = by_index.get(_thread_index_parent(facts.thread_index))
-    return Placement(same[0].topic, parent or same[0])
+    by_index = {index: pk for pk, _, index in same}
+    parent = by_index.get(_thread_index_parent(facts.thread_index)) if facts.thread_index else None
+    return Placement(same[0].topic_id, parent or same[0].id)
 
 
 def _thread_index_parent(thread_index: str) -> str | None:
@@ -230,13 +236,12 @@ def _thread_index_parent(thread_index: str) -> str | None:
     return base64.b64encode(decoded[:-5]).decode("ascii")
 
 
-def _by_subject(session: Session, facts: ThreadFacts, days: int) -> Topic | None:
+def _by_subject(session: Session, facts: ThreadFacts, days: int) -> int | None:
     base = base_subject(facts.subject)
     if not base:
         return None
-    since = facts.date - timedelta(days=days)
-    candidates = list(session.scalars(
-        select(Topic).where(Topic.base_subject == base, Topic.last_activity_at >= since,
-                            Topic.created_at <= facts.date + timedelta(days=1)).limit(2)))
+    candidates = session.scalars(
+        select(topics_t.c.id).where(topics_t.c.base_subject == base,
+                                    topics_t.c.last_activity_at >= facts.date - timedelta(days=days),
+                                    topics_t.c.created_at <= facts.date + timedelta(days=1)).limit(2)).all()
     return candidates[0] if len(candidates) == 1 else None
-

@@ -8,10 +8,11 @@ import smtplib
 from collections import Counter
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from conftest import FORUM, free_port
 from corpus import iter_corpus_messages, require_corpus
+from mailgateway.indexer import index_all_pending
 from mailgateway.parse import parse_message
 from mailgateway.server import start_gateway
 from storage.config import secret_key
@@ -57,9 +58,13 @@ def test_every_corpus_message_is_stored_or_cleanly_refused(make_config):  # type
         client.quit()
         controller.stop()
 
+    # Every stored body can be read and indexed after the commit, whatever its MIME.
+    indexed = index_all_pending(engine, config)
     with session_scope(engine) as db:
         stored = {m.message_id: m.raw for m in db.scalars(select(Message))}
+        assert db.scalar(select(func.count()).select_from(Message).where(Message.indexed_at.is_(None))) == 0
     engine.dispose()
+    assert indexed == len(stored)
     total = sum(outcomes.values())
     assert total > 1400
     # Refusals are for what is not a message at all.

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 from mailfactory import make_mail
 from mailgateway.addresses import topic_address
 from mailgateway.delivery import deliver_due
+from mailgateway.indexer import index_all_pending
 from storage.db import session_scope
 from storage.models import ControlMessage, HeldMessage, Message, OutboundMessage, Topic
 
@@ -248,6 +249,7 @@ def test_utf8_headers_and_8bit_body_are_kept_byte_for_byte(gw):
            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
            "Content-Transfer-Encoding: 8bit\r\n\r\nÇa marche très bien.\r\n").encode()
     assert gw.send(raw, options=["SMTPUTF8"])[0] == 250
+    assert index_all_pending(gw.instance.engine, gw.instance.config) == 1
     with session_scope(gw.instance.engine) as db:
         m = db.scalar(select(Message))
         assert m.raw == raw and m.subject == "Coopération transfrontalière — Straßburg"

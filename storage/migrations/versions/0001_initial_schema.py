@@ -141,7 +141,7 @@ def upgrade() -> None:
     sa.Column('subject', sa.Text(), nullable=False),
     sa.Column('date', sa.DateTime(), nullable=False),
     sa.Column('received_at', sa.DateTime(), nullable=False),
-    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('text', sa.Text(), nullable=True),
     sa.Column('in_reply_to', sa.String(length=995), nullable=True),
     sa.Column('thread_index_key', sa.String(length=64), nullable=True),
     sa.Column('thread_index', sa.String(length=500), nullable=True),
