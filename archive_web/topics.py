@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 
-from archive_web.db import db, forum_config
+from archive_web.auth import may_read_bodies
+from archive_web.db import db
 from mailgateway.body import extract_body
 from storage.messages import topic_messages
 from storage.topics import recent_topics, topic_summary
@@ -12,11 +13,6 @@ from storage.topics import recent_topics, topic_summary
 bp = Blueprint("topics", __name__)
 
 PAGE_SIZE = 30
-
-
-def _may_read_bodies() -> bool:
-    # Sign-in comes with the member area; until then only a public archive shows bodies.
-    return forum_config().archive.visibility == "public"
 
 
 @bp.get("/")
@@ -32,8 +28,8 @@ def topic(topic_id: int) -> str:
     summary = topic_summary(db(), topic_id)
     if summary is None:
         abort(404)
-    messages = topic_messages(db(), topic_id) if _may_read_bodies() else []
+    messages = topic_messages(db(), topic_id) if may_read_bodies() else []
     # A message stored seconds ago may not have had its body read by the indexing job yet.
     texts = {m.id: m.text if m.text is not None else extract_body(m.raw).text for m in messages}
     return render_template("topic.html", topic=summary, messages=messages, texts=texts,
-                           may_read=_may_read_bodies())
+                           may_read=may_read_bodies())
