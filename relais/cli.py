@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from tqdm import tqdm
 from mailgateway.importer import archive_messages, import_messages
 from relais.members_csv import read_member_file
 from storage.config import Config, ConfigError, load_config, secret_key
-from storage.db import session_scope
+from storage.db import Engine, session_scope
 from storage.instance import initialise
 from storage.messages import topic_messages
 from storage.models import DeliveryMode
@@ -28,8 +30,19 @@ def _topic_json(t: TopicSummary) -> dict[str, Any]:
             "last_activity": t.last_activity.isoformat()}
 
 
+@contextmanager
+def instance_engine(config: Config) -> Iterator[Engine]:
+    """The instance's database, brought up to date, and closed when the command ends."""
+    engine = initialise(config)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def cmd_init(config: Config, args: argparse.Namespace) -> int:
-    initialise(config).dispose()
+    with instance_engine(config):
+        pass
     print(f"Database ready: {config.database_url}")
     print(f"Search index ready: {config.index_dir}")
     return 0
@@ -43,14 +56,13 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_members_import(config: Config, args: argparse.Namespace) -> int:
-    engine = initialise(config)
     try:
         member_file = read_member_file(Path(args.file))
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     created = updated = 0
-    with session_scope(engine) as db:
+    with instance_engine(config) as engine, session_scope(engine) as db:
         for _line, row in member_file.rows:
             if upsert_member(db, row, DeliveryMode(config.delivery.default_mode)):
                 created += 1
@@ -59,7 +71,6 @@ def cmd_members_import(config: Config, args: argparse.Namespace) -> int:
     for line, why in member_file.invalid:
         print(f"line {line}: invalid: {why}", file=sys.stderr)
     print(f"members: {created} created, {updated} updated, {len(member_file.invalid)} invalid")
-    engine.dispose()
     return 1 if member_file.invalid else 0
 
 
@@ -68,21 +79,19 @@ def cmd_import(config: Config, args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"error: no such file or folder: {path}", file=sys.stderr)
         return 2
-    engine = initialise(config)
     total = sum(1 for _ in archive_messages(path))
-    with tqdm(total=total, unit="msg", desc="import", disable=args.quiet) as bar:
+    with instance_engine(config) as engine, \
+            tqdm(total=total, unit="msg", desc="import", disable=args.quiet) as bar:
         summary = import_messages(engine, config, secret_key(config), archive_messages(path), bar.update)
     for label, why in summary.unreadable:
         print(f"unreadable: {label}: {why}", file=sys.stderr)
     print(f"import: {summary.imported} imported, {summary.duplicates} duplicates, "
           f"{len(summary.unreadable)} unreadable (of {total} messages)")
-    engine.dispose()
     return 0
 
 
 def cmd_topics_list(config: Config, args: argparse.Namespace) -> int:
-    engine = initialise(config)
-    with session_scope(engine, readonly=True) as db:
+    with instance_engine(config) as engine, session_scope(engine, readonly=True) as db:
         topics = recent_topics(db)
     if args.json:
         print(json.dumps([_topic_json(t) for t in topics], ensure_ascii=False, indent=2))
@@ -92,13 +101,11 @@ def cmd_topics_list(config: Config, args: argparse.Namespace) -> int:
             print(f"#{t.id:<6} {t.last_activity:%Y-%m-%d %H:%M}  {t.messages:>4} msg  {state:<10} "
                   f"{t.category or '-':<20} {t.subject}")
         print(f"{len(topics)} topics")
-    engine.dispose()
     return 0
 
 
 def cmd_topics_show(config: Config, args: argparse.Namespace) -> int:
-    engine = initialise(config)
-    with session_scope(engine, readonly=True) as db:
+    with instance_engine(config) as engine, session_scope(engine, readonly=True) as db:
         topic = topic_summary(db, args.id)
         if topic is None:
             print(f"error: no topic {args.id}", file=sys.stderr)
@@ -120,16 +127,13 @@ def cmd_topics_show(config: Config, args: argparse.Namespace) -> int:
         for m in messages:
             depth[m["message_id"]] = depth.get(m["parent"], -1) + 1 if m["parent"] else 0
             print(f"{'  ' * depth[m['message_id']]}{m['date'][:16]}  {m['from']}  {m['subject']}")
-    engine.dispose()
     return 0
 
 
 def cmd_queue(config: Config, args: argparse.Namespace) -> int:
-    engine = initialise(config)
-    with session_scope(engine, readonly=True) as db:
+    with instance_engine(config) as engine, session_scope(engine, readonly=True) as db:
         counts = queue_counts(db)
     print(json.dumps(counts) if args.json else "  ".join(f"{k}: {v}" for k, v in counts.items()))
-    engine.dispose()
     return 0
 
 
