@@ -468,7 +468,7 @@ def run_relais(workload: Workload, clients: int, database_url: str, tmpdir: Path
     inst = make_instance(database_url, tmpdir, workload.members)
     engine = inst.engine
     messages_before, topics_before = counts(engine)
-    controller = start_gateway(inst.config, engine, inst.secret, host=HOST, port=free_port())
+    controller = start_gateway(inst.config, inst.secret, host=HOST, port=free_port())
     try:
         send = SENDER(controller.port, workload.messages, clients)
     finally:
@@ -489,10 +489,10 @@ def run_relais(workload: Workload, clients: int, database_url: str, tmpdir: Path
 # --------------------------------------------------------------------------- profile
 
 def profile(workload: Workload, database_url: str, tmpdir: Path, top: int) -> None:
-    """Run mailgateway.handler.receive (what the ingest writer runs for each DATA), one
+    """Run mailgateway.ingest.receive (what the ingest writer runs for each DATA), one
     transaction per message, under cProfile."""
     from mailgateway.addresses import classify
-    from mailgateway.handler import receive
+    from mailgateway.ingest import receive
     from storage.db import session_scope
     from storage.models import utcnow
 
@@ -509,7 +509,7 @@ def profile(workload: Workload, database_url: str, tmpdir: Path, top: int) -> No
     prof.disable()
     seconds = time.perf_counter() - start
     n = len(workload.messages)
-    print(f"profile: {n} messages through mailgateway.handler.receive in {seconds:.2f} s "
+    print(f"profile: {n} messages through mailgateway.ingest.receive in {seconds:.2f} s "
           f"= {n / seconds:.0f} msgs/s (under cProfile); replies {replies}")
     messages_stored, topics_stored = counts(inst.engine)
     print(f"  stored {messages_stored} messages, {topics_stored} topics (generated {workload.topics})")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
-from storage.db import Engine
 
-from mailgateway.handler import GatewayHandler, IngestWriter, size_reply
+from mailgateway.handler import GatewayHandler, size_reply
+from mailgateway.ingest import IngestWriter
 from storage.config import Config
 
 
@@ -37,7 +37,7 @@ class GatewayController(Controller):
                          ready_timeout=10)
 
     def start(self) -> None:
-        self.writer.start()
+        self.writer.start(self.loop)  # before the loop runs in its thread
         super().start()
 
     def stop(self, no_assert: bool = False) -> None:
@@ -52,9 +52,10 @@ class GatewayController(Controller):
             decode_data=False, ident=f"Relais {self.forum_config.forum.name}")
 
 
-def start_gateway(config: Config, engine: Engine, secret: str,
-                  host: str | None = None, port: int | None = None) -> GatewayController:
-    handler = GatewayHandler(config, secret, IngestWriter(config, engine, secret))
+def start_gateway(config: Config, secret: str, host: str | None = None,
+                  port: int | None = None) -> GatewayController:
+    """Start the gateway (its writer process opens the database named by the config)."""
+    handler = GatewayHandler(config, secret, IngestWriter(config, secret))
     controller = GatewayController(config, handler, host or config.smtp.host,
                                    config.smtp.port if port is None else port)
     controller.start()

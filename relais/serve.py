@@ -26,7 +26,7 @@ def serve(config: Config, stop: threading.Event | None = None) -> None:
     engine = initialise(config)
     secret = secret_key(config)
 
-    gateway = start_gateway(config, engine, secret)
+    gateway = start_gateway(config, secret)
     web = make_server(config.web.host, config.web.port, create_app(config, engine), threaded=True)
     web_thread = threading.Thread(target=web.serve_forever, name="relais-web", daemon=True)
     web_thread.start()

@@ -137,7 +137,7 @@ class Gateway:
 @pytest.fixture
 def gateway(instance: Instance) -> Iterator[Gateway]:
     port = free_port()
-    controller = start_gateway(instance.config, instance.engine, instance.secret, host="127.0.0.1", port=port)
+    controller = start_gateway(instance.config, instance.secret, host="127.0.0.1", port=port)
     yield Gateway(instance, controller, port)
     controller.stop()
 

@@ -35,7 +35,7 @@ def test_every_corpus_message_is_stored_or_cleanly_refused(make_config):  # type
     config = make_config(moderation={"nonmember_action": "accept"})
     engine = initialise(config)
     port = free_port()
-    controller = start_gateway(config, engine, secret_key(config), host="127.0.0.1", port=port)
+    controller = start_gateway(config, secret_key(config), host="127.0.0.1", port=port)
     outcomes: Counter[str] = Counter()
     refused: dict[str, str] = {}
     sent: dict[str, bytes] = {}

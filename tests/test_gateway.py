@@ -105,7 +105,7 @@ def test_oversize_message_is_refused_552_534(make_config, tmp_path):
     instance = Instance(config, engine)
     instance.add_member(MEMBER)
     port = free_port()
-    controller = start_gateway(config, engine, instance.secret, host="127.0.0.1", port=port)
+    controller = start_gateway(config, instance.secret, host="127.0.0.1", port=port)
     try:
         gw = Gateway(instance, controller, port)
         big = make_mail(body="x" * 70 + ("\n" + "y" * 70) * 100)
@@ -271,3 +271,19 @@ def test_topics_show_json_lists_the_thread(gw, capsys):
     assert [(m["message_id"], m["parent"]) for m in shown["messages"]] == [
         ("obstacle-1@mairie.example.org", None), ("r1@x", "obstacle-1@mairie.example.org")]
     assert shown["status"] == "open" and shown["messages"][0]["from"] == MEMBER
+
+
+def test_a_crashed_writer_process_costs_a_retry_never_a_message(gw):
+    import os
+    import signal
+
+    writer = gw.controller.writer
+    process = writer._process
+    os.kill(process.pid, signal.SIGKILL)
+    process.join(timeout=10)
+    first, reply = gw.send(make_mail(message_id="during@x"))
+    # Either the gateway already noticed and restarted its writer, or it asks to retry.
+    assert first == 250 or (first, reply[:5]) == (451, "4.3.0")
+    assert gw.send(make_mail(message_id="during@x"))[0] == 250
+    assert writer._process.pid != process.pid
+    assert [mid for mid, _, _, _ in stored(gw)] == ["during@x"]
