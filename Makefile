@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench install system-deps clean
+.PHONY: run test bench install system-deps browser-deps translations clean
 
 # Debian's python3 has no venv module until python3-venv is installed.
 system-deps:
@@ -15,6 +15,32 @@ system-deps:
 	  echo "Installing python3-venv (Debian package)…"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q python3-venv; }
+
+# The browser tests drive Debian's Chromium (never a downloaded browser) and inject
+# axe-core from the npm registry into the pages they check.
+AXE := build/axe-core/node_modules/axe-core/axe.min.js
+
+browser-deps: $(AXE)
+	@[ -x /usr/bin/chromium ] || { \
+	  echo "Installing chromium (Debian package)…"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+
+$(AXE):
+	@command -v npm >/dev/null || { \
+	  echo "Installing npm (Debian package)…"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q npm; }
+	mkdir -p build/axe-core
+	npm install --no-save --no-audit --no-fund --silent --prefix build/axe-core axe-core@4
+
+# After changing a text of the web pages: refresh the catalogues, translate the new entries
+# in translations/fr/LC_MESSAGES/messages.po, then run this again to compile them.
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg --no-location --no-wrap --sort-output --project=Relais \
+	  -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-wrap --ignore-obsolete
+	$(BIN)/pybabel compile -d translations --statistics
 
 $(STAMP): setup.cfg pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
@@ -29,11 +55,14 @@ run: install
 	$(BIN)/relais --config $(CONFIG) init
 	$(BIN)/relais --config $(CONFIG) serve
 
-test: install
+test: install browser-deps
 	$(BIN)/pytest
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/web.py
+	$(BIN)/python bench/search.py
 
 clean:
 	rm -rf $(VENV) var *.egg-info

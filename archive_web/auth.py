@@ -3,10 +3,14 @@ and what they may read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import wraps
+from typing import Any
 
-from flask import g, session
+from flask import abort, g, redirect, request, session, url_for
 
+from archive_web.bodies import HIDE, OBFUSCATE
 from archive_web.db import db, forum_config
 from storage.models import Person, Role
 
@@ -41,3 +45,37 @@ def current_reader() -> Reader:
 def may_read_bodies() -> bool:
     """Message bodies, authors and attachments: everyone in a public archive, else members."""
     return forum_config().archive.visibility == "public" or current_reader().is_member
+
+
+def address_mode() -> str:
+    """Addresses are never shown to anonymous readers, and obfuscated for members."""
+    return OBFUSCATE if current_reader().is_member else HIDE
+
+
+def require_member() -> Reader:
+    """The signed-in member, or a 403 page (which offers to sign in)."""
+    reader = current_reader()
+    if not reader.is_member:
+        abort(403)
+    return reader
+
+
+def members_only(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A page of one's own: anonymous readers are sent to sign in (and brought back),
+    signed-in people who are not members get a 403 page."""
+    @wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        reader = current_reader()
+        if reader.person_id is None:
+            return redirect(url_for("sign_in.form", next=request.path if request.method == "GET" else None))
+        if not reader.is_member:
+            abort(403)
+        return view(*args, **kwargs)
+    return guarded
+
+
+def signed_in_member() -> int:
+    """The signed-in member's person id (in a view guarded by members_only)."""
+    person_id = current_reader().person_id
+    assert person_id is not None
+    return person_id

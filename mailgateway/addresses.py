@@ -18,7 +18,7 @@ from storage.config import Config
 
 class Kind(StrEnum):
     POST = "post"        # forum@ and forum+t<id>.<sig>@
-    REQUEST = "request"  # forum-request@: member commands
+    REQUEST = "request"  # forum-request@: member commands; forum-request+confirm.<id>.<sig>@
     BOUNCES = "bounces"  # forum-bounces@ and forum-bounces+<token>@ (VERP)
 
 
@@ -52,6 +52,42 @@ def bounces_address(config: Config) -> str:
     return f"{config.local_part}-bounces@{config.domain}"
 
 
+_VERP_TOKEN_RE = re.compile(r"^s(\d{1,12})\.([a-z2-7]{10})$")
+
+
+def verp_address(config: Config, secret: str, subscription_id: int) -> str:
+    """The envelope sender of one subscriber's copies: a bounce to it names the subscription
+    (VERP); signed, so that a forged bounce cannot disable someone else's subscription."""
+    token = f"s{subscription_id}.{_signature(secret, f'verp:{subscription_id}')}"
+    return f"{config.local_part}-bounces+{token}@{config.domain}"
+
+
+def verp_subscription(secret: str, token: str | None) -> int | None:
+    """The subscription id a VERP token names, or None if it is not a valid one."""
+    match = _VERP_TOKEN_RE.match((token or "").lower())
+    if match and hmac.compare_digest(match.group(2), _signature(secret, f"verp:{match.group(1)}")):
+        return int(match.group(1))
+    return None
+
+
+_CONFIRM_TOKEN_RE = re.compile(r"^confirm\.(\d{1,12})\.([a-z2-7]{10})$")
+
+
+def confirm_address(config: Config, secret: str, command_id: int) -> str:
+    """Where a moderator replies to confirm an unauthenticated command mail (signed, single-use
+    by the row it names: see mailgateway.commands_moderation)."""
+    token = f"confirm.{command_id}.{_signature(secret, f'confirm:{command_id}')}"
+    return f"{config.local_part}-request+{token}@{config.domain}"
+
+
+def confirmed_command(secret: str, token: str | None) -> int | None:
+    """The command mail a confirmation address's token names, or None if it is not a valid one."""
+    match = _CONFIRM_TOKEN_RE.match((token or "").lower())
+    if match and hmac.compare_digest(match.group(2), _signature(secret, f"confirm:{match.group(1)}")):
+        return int(match.group(1))
+    return None
+
+
 def classify(config: Config, secret: str, address: str) -> Recipient | None:
     """What a recipient address means to the forum, or None if it is not ours."""
     address = address.strip().strip("<>").lower()
@@ -69,6 +105,8 @@ def classify(config: Config, secret: str, address: str) -> Recipient | None:
         return None
     if base == f"{me}-request" and not plus:
         return Recipient(address, Kind.REQUEST)
+    if base == f"{me}-request" and confirmed_command(secret, extension) is not None:
+        return Recipient(address, Kind.REQUEST, token=extension)
     if base == f"{me}-bounces":
         return Recipient(address, Kind.BOUNCES, token=extension or None)
     return None

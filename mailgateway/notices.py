@@ -6,7 +6,7 @@ import email.policy
 import email.utils
 from email.message import EmailMessage
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from storage.db import Session
 
 from mailgateway.addresses import bounces_address, request_address
@@ -14,12 +14,17 @@ from storage.config import TEMPLATES_DIR, Config
 from storage.outbound import queue_mail
 
 _env = Environment(loader=FileSystemLoader(TEMPLATES_DIR / "mail"), undefined=StrictUndefined,
-                   keep_trailing_newline=True, autoescape=False)
+                   keep_trailing_newline=True, autoescape=select_autoescape(["html"]))
+
+
+def render_mail(config: Config, filename: str, **context: object) -> str:
+    """templates/mail/<filename> rendered (HTML templates escape what they are given)."""
+    return _env.get_template(filename).render(forum=config.forum, **context)
 
 
 def render_notice(config: Config, name: str, language: str, **context: object) -> tuple[str, str]:
     """(subject, body) of templates/mail/<name>.<language>.txt, whose first line is "Subject: …"."""
-    text = _env.get_template(f"{name}.{language}.txt").render(forum=config.forum, **context)
+    text = render_mail(config, f"{name}.{language}.txt", **context)
     first, _, body = text.partition("\n")
     if not first.startswith("Subject: "):
         raise ValueError(f"templates/mail/{name}.{language}.txt must start with a Subject: line")
@@ -27,14 +32,18 @@ def render_notice(config: Config, name: str, language: str, **context: object) -
 
 
 def queue_notice(session: Session, config: Config, *, to: str, name: str, purpose: str,
-                 in_reply_to: str | None = None, language: str | None = None, **context: object) -> None:
+                 in_reply_to: str | None = None, language: str | None = None,
+                 message_id: str | None = None, reply_to: str | None = None, **context: object) -> None:
     subject, body = render_notice(config, name, language or config.forum.default_language, **context)
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = email.utils.formataddr((config.forum.name, request_address(config)))
     msg["To"] = to
     msg["Subject"] = subject
     msg["Date"] = email.utils.formatdate(localtime=False)
-    msg["Message-ID"] = email.utils.make_msgid(domain=config.domain)
+    # A given Message-ID lets a reply name what it answers (a held message's notice).
+    msg["Message-ID"] = f"<{message_id}>" if message_id else email.utils.make_msgid(domain=config.domain)
+    if reply_to:
+        msg["Reply-To"] = reply_to
     if in_reply_to:
         msg["In-Reply-To"] = f"<{in_reply_to}>"
         msg["References"] = f"<{in_reply_to}>"

@@ -61,7 +61,7 @@ Step = Callable[[Session, Inbound], None]
 @dataclass(frozen=True)
 class Outcome:
     reply: str
-    outcome: str  # "stored" | "duplicate" | "held"
+    outcome: str  # "stored" | "duplicate" | "held" | "dropped" | "commands"
     stored: Stored | None = None
 
 

@@ -21,6 +21,7 @@ from storage.messages import topic_messages
 from storage.models import DeliveryMode
 from storage.outbound import queue_counts
 from storage.people import upsert_member
+from storage.search_feed import message_total
 from storage.topics import TopicSummary, recent_topics, topic_summary
 
 
@@ -130,6 +131,20 @@ def cmd_topics_show(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reindex(config: Config, args: argparse.Namespace) -> int:
+    from mailgateway.indexer import rebuild_index
+
+    with instance_engine(config) as engine:
+        with session_scope(engine, readonly=True) as db:
+            total = message_total(db)
+        # No monitor thread: the index writer may fork worker processes (--processes).
+        tqdm.monitor_interval = 0
+        with tqdm(total=total, unit="msg", desc="reindex", disable=args.quiet, mininterval=0.5) as bar:
+            name = rebuild_index(engine, config, args.processes, bar.update)
+    print(f"reindex: {total} messages indexed into {config.index_dir / name}, now in use")
+    return 0
+
+
 def cmd_queue(config: Config, args: argparse.Namespace) -> int:
     with instance_engine(config) as engine, session_scope(engine, readonly=True) as db:
         counts = queue_counts(db)
@@ -163,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     topics_show.add_argument("id", type=int)
     topics_show.add_argument("--json", action="store_true")
     topics_show.set_defaults(func=cmd_topics_show)
+
+    reindex = sub.add_parser("reindex", help="rebuild the search index from the database (searches go on meanwhile)")
+    reindex.add_argument("--processes", type=int, help="writer processes (default: search.reindex_processes)")
+    reindex.add_argument("--quiet", action="store_true", help="no progress bar")
+    reindex.set_defaults(func=cmd_reindex)
 
     queue = sub.add_parser("queue", help="outgoing queue counts (pending, sent, failed)")
     queue.add_argument("--json", action="store_true")

@@ -11,11 +11,18 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from werkzeug.serving import make_server
 
 from archive_web import create_app
+from mailgateway.bounces import process_bounces
+from mailgateway.commands_moderation import process_command_mails
 from mailgateway.delivery import deliver_due
-from mailgateway.indexer import index_pending
+from mailgateway.digest import send_digests
+from mailgateway.fanout import deliver_posts
+from mailgateway.indexer import index_all_pending, recover_interrupted
+from mailgateway.reporting import send_periodic_report
+from mailgateway.requests import process_requests
 from mailgateway.server import start_gateway
 from storage.config import Config, secret_key
 from storage.instance import initialise
+from storage.search_index import SearchIndex
 
 log = logging.getLogger("relais")
 
@@ -27,14 +34,38 @@ def serve(config: Config, stop: threading.Event | None = None) -> None:
     secret = secret_key(config)
 
     gateway = start_gateway(config, secret)
-    web = make_server(config.web.host, config.web.port, create_app(config, engine), threaded=True)
+    # One index handle for the indexing job and the web searches: searchers are reused.
+    search = SearchIndex(config.index_dir, config.search.writer_memory_mb)
+    app = create_app(config, engine)
+    app.extensions["relais.search"] = search
+    web = make_server(config.web.host, config.web.port, app, threaded=True)
     web_thread = threading.Thread(target=web.serve_forever, name="relais-web", daemon=True)
     web_thread.start()
     scheduler = BackgroundScheduler(timezone=config.forum.timezone)
     scheduler.add_job(deliver_due, "interval", seconds=config.delivery.interval_seconds,
                       args=[engine, config], id="deliver", max_instances=1, coalesce=True)
-    # Also at once: what a crash left unindexed is picked up at start-up.
-    scheduler.add_job(index_pending, "interval", seconds=2, args=[engine, config], id="index",
+    # Each accepted post to its subscribers, one personal copy each; at once too, so that a
+    # restart resumes what was pending. Then member commands and bounces, and the digest.
+    scheduler.add_job(deliver_posts, "interval", seconds=config.delivery.interval_seconds,
+                      args=[engine, config], id="deliver-posts", max_instances=1, coalesce=True,
+                      next_run_time=datetime.now(timezone.utc))
+    scheduler.add_job(process_requests, "interval", seconds=config.delivery.interval_seconds,
+                      args=[engine, config], id="requests", max_instances=1, coalesce=True)
+    scheduler.add_job(process_bounces, "interval", seconds=config.delivery.interval_seconds,
+                      args=[engine, config], id="bounces", max_instances=1, coalesce=True)
+    # Moderators' command mails: authenticated (DKIM needs DNS) away from the SMTP path.
+    scheduler.add_job(process_command_mails, "interval", seconds=config.delivery.interval_seconds,
+                      args=[engine, config], id="moderation-commands", max_instances=1, coalesce=True)
+    if config.reporting.recipients:
+        when = {"day": 1} if config.reporting.frequency == "monthly" else {"day_of_week": "mon"}
+        scheduler.add_job(send_periodic_report, "cron", hour=config.reporting.hour, **when,
+                          args=[engine, config], id="report", max_instances=1, coalesce=True)
+    scheduler.add_job(send_digests, "cron", hour=config.delivery.digest_hour, args=[engine, config],
+                      id="digest", max_instances=1, coalesce=True)
+    # The one index writer: every 2 s it writes what waits, in batches. Also at once: what
+    # a crash left unindexed (or half-indexed) is picked up at start-up.
+    recover_interrupted(engine)
+    scheduler.add_job(index_all_pending, "interval", seconds=2, args=[engine, config, search], id="index",
                       max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc))
     scheduler.start()
 
@@ -54,5 +85,6 @@ def serve(config: Config, stop: threading.Event | None = None) -> None:
     web.shutdown()
     web_thread.join(timeout=10)
     scheduler.shutdown(wait=True)
+    search.close()
     engine.dispose()
     print("Relais stopped.", flush=True)

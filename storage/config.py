@@ -42,6 +42,11 @@ class WebConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     secret_key: str = ""
+    session_days: int = 30
+    sign_in_link_minutes: int = 30
+    sign_in_limit_per_address: int = 5
+    sign_in_limit_per_ip: int = 20
+    trusted_proxies: int = 0
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,9 @@ class StorageConfig:
 @dataclass(frozen=True)
 class SearchConfig:
     index_dir: str = "var/index"
+    batch_size: int = 500
+    writer_memory_mb: int = 128
+    reindex_processes: int = 1
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,14 @@ class DeliveryConfig:
     interval_seconds: int = 5
     retry_base_seconds: int = 300
     give_up_after_hours: int = 120
+    copy_to_author: bool = False
+    subject_tag: str = "[Forum]"
+    from_rewrite: Literal["always", "never"] = "always"
+    digest_hour: int = 7
+    dkim_selector: str = ""
+    dkim_key_file: str = ""
+    bounce_threshold: int = 5
+    bounce_stale_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -75,6 +91,15 @@ class ArchiveConfig:
 @dataclass(frozen=True)
 class ModerationConfig:
     nonmember_action: Literal["hold", "reject", "accept"] = "hold"
+    trusted_authserv_id: str = ""
+    confirm_hours: int = 72
+
+
+@dataclass(frozen=True)
+class ReportingConfig:
+    recipients: list[str] = field(default_factory=list)
+    frequency: Literal["monthly", "weekly"] = "monthly"
+    hour: int = 8
 
 
 @dataclass(frozen=True)
@@ -93,6 +118,7 @@ class Config:
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     moderation: ModerationConfig = field(default_factory=ModerationConfig)
     threading: ThreadingConfig = field(default_factory=ThreadingConfig)
+    reporting: ReportingConfig = field(default_factory=ReportingConfig)
     # Folder that relative paths are resolved against (the config file's folder).
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -132,11 +158,19 @@ class Config:
     def spool_dir(self) -> Path:
         return self.path(self.delivery.spool_dir)
 
+    @property
+    def dkim_key_file(self) -> Path | None:
+        return self.path(self.delivery.dkim_key_file) if self.delivery.dkim_key_file else None
+
 
 _SECTION_TYPES = {k: v for k, v in get_type_hints(Config).items() if k != "base_dir"}
 
 
 def _check_value(key: str, hint: Any, value: Any) -> Any:
+    if get_origin(hint) is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
+        return list(value)
     if get_origin(hint) is Literal:
         choices = get_args(hint)
         if value not in choices:
@@ -183,6 +217,34 @@ def _validate(config: Config) -> None:
                        ("delivery.give_up_after_hours", config.delivery.give_up_after_hours)):
         if value < 1:
             raise ConfigError(f"{key}: must be 1 or more")
+    for key, value in (("web.session_days", config.web.session_days),
+                       ("web.sign_in_link_minutes", config.web.sign_in_link_minutes),
+                       ("web.sign_in_limit_per_address", config.web.sign_in_limit_per_address),
+                       ("web.sign_in_limit_per_ip", config.web.sign_in_limit_per_ip)):
+        if value < 1:
+            raise ConfigError(f"{key}: must be 1 or more")
+    if config.web.trusted_proxies < 0:
+        raise ConfigError("web.trusted_proxies: must be 0 or more")
+    if not 0 <= config.delivery.digest_hour <= 23:
+        raise ConfigError("delivery.digest_hour: must be an hour from 0 to 23")
+    for key, value in (("delivery.bounce_threshold", config.delivery.bounce_threshold),
+                       ("delivery.bounce_stale_days", config.delivery.bounce_stale_days)):
+        if value < 1:
+            raise ConfigError(f"{key}: must be 1 or more")
+    if bool(config.delivery.dkim_selector) != bool(config.delivery.dkim_key_file):
+        raise ConfigError("delivery.dkim_selector: set it together with delivery.dkim_key_file (or neither)")
+    for key, value in (("search.batch_size", config.search.batch_size),
+                       ("search.writer_memory_mb", config.search.writer_memory_mb),
+                       ("search.reindex_processes", config.search.reindex_processes)):
+        if value < 1:
+            raise ConfigError(f"{key}: must be 1 or more")
+    if config.moderation.confirm_hours < 1:
+        raise ConfigError("moderation.confirm_hours: must be 1 or more")
+    for address in config.reporting.recipients:
+        if "@" not in address or address.startswith("@") or any(c in address for c in " <>,;"):
+            raise ConfigError(f"reporting.recipients: {address!r} is not an email address")
+    if not 0 <= config.reporting.hour <= 23:
+        raise ConfigError("reporting.hour: must be an hour from 0 to 23")
     if config.threading.subject_fallback_days < 0:
         raise ConfigError("threading.subject_fallback_days: must be 0 or more")
 

@@ -9,14 +9,16 @@ from storage.models import HeldMessage, HeldStatus
 
 
 def hold_message(session: Session, *, raw: bytes, message_id: str, envelope_from: str,
-                 from_address: str, subject: str, reason: str) -> tuple[HeldMessage, bool]:
+                 from_address: str, subject: str, reason: str,
+                 topic_hint: int | None = None) -> tuple[HeldMessage, bool]:
     """Hold a message; an MTA retry of one already pending is not held twice (False)."""
     pending = session.scalar(select(HeldMessage).where(
         HeldMessage.message_id == message_id, HeldMessage.status == HeldStatus.PENDING))
     if pending is not None:
         return pending, False
     held = HeldMessage(raw=raw, message_id=message_id, envelope_from=envelope_from,
-                       from_address=from_address, subject=subject[:2000], reason=reason)
+                       from_address=from_address, subject=subject[:2000], reason=reason,
+                       topic_hint=topic_hint)
     session.add(held)
     session.flush()
     return held, True

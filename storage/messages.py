@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Attachment, Message, TopicStatus
+from storage.search_queue import mark_topic_for_reindex
 from storage.threads import (
     Placement,
     ThreadFacts,
@@ -80,9 +82,12 @@ def store_message(session: Session, new: NewMessage, author_id: int | None, plac
         session.execute(_TOUCH_TOPIC, {"topic_id": topic_id, "date": facts.date})
         if placement.parent_pk is None:
             # The true first message arrived late (an import, a delayed mail): it names the topic.
-            session.execute(update(topics_t).where(topics_t.c.id == topic_id, topics_t.c.created_at > facts.date)
-                            .values(subject=facts.subject, base_subject=base_subject(facts.subject),
-                                    author_id=author_id, created_at=facts.date))
+            renamed = session.execute(
+                update(topics_t).where(topics_t.c.id == topic_id, topics_t.c.created_at > facts.date)
+                .values(subject=facts.subject, base_subject=base_subject(facts.subject),
+                        author_id=author_id, created_at=facts.date))
+            if renamed.rowcount:
+                mark_topic_for_reindex(session, topic_id)  # the title is in every message's document
     message_pk = session.execute(_INSERT_MESSAGE, {
         "message_id": facts.message_id, "topic_id": topic_id, "parent_id": placement.parent_pk,
         "author_id": author_id, "from_name": new.from_name, "from_address": new.from_address,
@@ -102,9 +107,10 @@ def unindexed_messages(session: Session, limit: int) -> list[Message]:
 
 
 def record_body(session: Session, message_pk: int, text: str,
-                attachments: Iterable[tuple[str, str, int, int]], indexed_at: datetime) -> None:
+                attachments: Iterable[tuple[str, str, int, int]], indexed_at: datetime | None) -> None:
     """Store what was read from a message's body: its text and attachments (filename,
-    content type, size, index), and that the search index has it."""
+    content type, size, index), and, unless `indexed_at` is None (the indexing job records
+    that itself, see storage.search_feed), that the search index has it."""
     message = session.get(Message, message_pk)
     if message is None:  # merged or removed meanwhile
         return
@@ -113,19 +119,33 @@ def record_body(session: Session, message_pk: int, text: str,
     for filename, content_type, size, index in attachments:
         message.attachments.append(Attachment(filename=filename, content_type=content_type,
                                               size=size, part_index=index))
-    message.indexed_at = indexed_at
+    if indexed_at is not None:
+        message.indexed_at = indexed_at
+
+
+class _HasParent(Protocol):
+    id: int
+    parent_id: int | None
+
+
+_Node = TypeVar("_Node", bound=_HasParent)
 
 
 def topic_messages(session: Session, topic_id: int) -> list[Message]:
     """A topic's messages in thread order: depth-first from each root, siblings by date."""
-    messages = list(session.scalars(
-        select(Message).where(Message.topic_id == topic_id).order_by(Message.date, Message.id)))
-    children: dict[int | None, list[Message]] = {}
+    return thread_order(list(session.scalars(
+        select(Message).where(Message.topic_id == topic_id).order_by(Message.date, Message.id))))
+
+
+def thread_order(messages: list[_Node]) -> list[_Node]:
+    """Messages (or rows with `id` and `parent_id`) given by date, put in thread order:
+    depth-first from each root, siblings by date."""
+    children: dict[int | None, list[_Node]] = {}
     ids = {m.id for m in messages}
     for m in messages:
         key = m.parent_id if m.parent_id in ids else None
         children.setdefault(key, []).append(m)
-    ordered: list[Message] = []
+    ordered: list[_Node] = []
     stack = list(reversed(children.get(None, [])))
     while stack:
         m = stack.pop()

@@ -1,5 +1,7 @@
-"""The durable outgoing queue: rows written in the transaction that caused them,
-sent after the commit by the delivery worker, retried with backoff."""
+"""The durable outgoing queue of pre-composed mail (notices, confirmations, digests): rows
+written in the transaction that caused them, sent after the commit by the delivery worker,
+retried with backoff. The copies of posts have their own queue (storage.fanout) and share
+the backoff rule and the counts here."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage.models import OutboundMessage, OutboundStatus
+from storage.fanout import delivery_counts
+from storage.models import Delivery, OutboundMessage, OutboundStatus
 
 
 def queue_mail(session: Session, *, envelope_from: str, recipient: str, raw: bytes,
@@ -29,7 +32,7 @@ def mark_sent(row: OutboundMessage, now: datetime) -> None:
     row.status, row.sent_at, row.attempts, row.last_error = OutboundStatus.SENT, now, row.attempts + 1, ""
 
 
-def mark_failed(row: OutboundMessage, error: str, *, permanent: bool, now: datetime,
+def mark_failed(row: OutboundMessage | Delivery, error: str, *, permanent: bool, now: datetime,
                 retry_base: timedelta, give_up_after: timedelta) -> None:
     """Record a failed attempt: retry later with exponential backoff, or give up."""
     row.attempts += 1
@@ -42,9 +45,16 @@ def mark_failed(row: OutboundMessage, error: str, *, permanent: bool, now: datet
 
 
 def queue_counts(session: Session) -> dict[str, int]:
-    counts = {status.value: 0 for status in OutboundStatus}
+    """Pending, sent and failed mail: copies of posts and pre-composed mail together, then
+    each on its own (`copies_*`, `notices_*`) and the posts not yet expanded into copies."""
+    notices = {status.value: 0 for status in OutboundStatus}
     for status, count in session.execute(
             select(OutboundMessage.status, func.count()).group_by(OutboundMessage.status)):
-        counts[status.value] = count
+        notices[OutboundStatus(status).value] = count
+    copies = delivery_counts(session)
+    counts = {status.value: notices[status.value] + copies[status.value] for status in OutboundStatus}
+    counts.update({f"copies_{s.value}": copies[s.value] for s in OutboundStatus})
+    counts.update({f"notices_{s.value}": notices[s.value] for s in OutboundStatus})
+    counts["posts_to_expand"] = copies["posts_to_expand"]
     return counts
 

@@ -1,61 +1,278 @@
-"""The Whoosh full-text index: one document per message, fed from the database."""
+"""The Whoosh full-text index: its schema (one document per message), where the current
+index lives, writing documents in batches, and searchers reused across queries.
+
+The configured index folder holds generations, one sub-folder each, and a file CURRENT
+naming the one in use. `relais reindex` builds a new generation while the current one
+keeps serving, then replaces CURRENT atomically (os.replace); searchers notice the new
+name at their next query and reopen. A generation's name starts with the schema version,
+so a Relais whose schema changed builds a new one instead of misreading the old.
+"""
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from whoosh import index
-from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
+from whoosh.codec.whoosh3 import W3PerDocReader
+from whoosh.fields import BOOLEAN, DATETIME, ID, NUMERIC, TEXT, Schema
+from whoosh.query import Query
+from whoosh.searching import Searcher
+
+from storage.search_analysis import (
+    RESOLUTION_ALIASES,
+    STATUS_ALIASES,
+    french_analyzer,
+    keyword_analyzer,
+    name_analyzer,
+)
+
+SCHEMA_VERSION = 3
+
+
+def _cached_lengths_reader(self, fieldname, column):  # type: ignore[no-untyped-def]
+    if fieldname not in self._readers:
+        self._readers[fieldname] = (self.column_reader(fieldname, column)
+                                    if self.has_column(fieldname) else None)
+    return self._readers[fieldname]
+
+
+# Whoosh 2.7.5 caches a field's lengths column only when it exists: for a field without
+# one (spelling words, IDs) it asks the file system again for every posting it writes,
+# which was a third of the time of building an index. A segment's columns never change,
+# so remembering "none" is safe.
+W3PerDocReader._cached_reader = _cached_lengths_reader
+POINTER = "CURRENT"
+WRITE_LOCK_WAIT_SECONDS = 60.0
 
 
 def message_schema() -> Schema:
+    french, names = french_analyzer(), name_analyzer()
     return Schema(
         message_pk=NUMERIC(stored=True, unique=True, bits=64, signed=False),
-        message_id=ID(stored=True),
-        topic_id=NUMERIC(stored=True, bits=64, signed=False),
-        subject=TEXT(stored=True),
-        text=TEXT,
-        author=TEXT(stored=True),
-        category=KEYWORD(lowercase=True, commas=True),
-        date=DATETIME(stored=True, sortable=True),
+        topic_id=NUMERIC(stored=True, sortable=True, bits=64, signed=False),
+        # The topic's title, on its first message only: a title search walks one entry per
+        # topic, not one per message. Public: the only text an anonymous reader of a
+        # members-only archive searches.
+        title=TEXT(analyzer=french, field_boost=3.0, spelling=True),
+        # The author's own words (with the subject when it is not the topic's, and the
+        # attachment names). Quoted text is left out: it is another message of the topic,
+        # indexed there; searching it again would double the work of every query.
+        body=TEXT(analyzer=french, spelling=True),
+        attachments=TEXT(analyzer=french),
+        author=TEXT(analyzer=names),
+        organisation=TEXT(analyzer=names),
+        category=TEXT(analyzer=names),
+        category_id=ID,
+        status=TEXT(analyzer=keyword_analyzer(STATUS_ALIASES), phrase=False),
+        resolution=TEXT(analyzer=keyword_analyzer(RESOLUTION_ALIASES), phrase=False),
+        date=DATETIME(sortable=True),
+        has_attachment=BOOLEAN,
     )
-
-
-def open_or_create_index(index_dir: Path) -> index.Index:
-    """Open the index, creating it (and its folder) the first time."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    if index.exists_in(str(index_dir)):
-        return index.open_dir(str(index_dir))
-    return index.create_in(str(index_dir), message_schema())
 
 
 @dataclass(frozen=True)
 class MessageDocument:
     message_pk: int
-    message_id: str
     topic_id: int
-    subject: str
-    text: str
+    title: str
+    body: str
+    attachments: str
     author: str
+    organisation: str
     category: str
+    category_id: int | None
+    status: str
+    resolution: str
     date: datetime
+    has_attachment: bool
+
+    def fields(self) -> dict[str, object]:
+        values = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        values["category_id"] = str(self.category_id) if self.category_id is not None else ""
+        # Whoosh keeps naive datetimes: ours are UTC.
+        values["date"] = self.date.astimezone(timezone.utc).replace(tzinfo=None)
+        return {k: v for k, v in values.items() if v != ""}
 
 
-def index_documents(index_dir: Path, documents: list[MessageDocument]) -> None:
-    """Add or replace documents in one writer commit (a Whoosh commit is expensive: batch)."""
-    if not documents:
-        return
-    ix = open_or_create_index(index_dir)
-    writer = ix.writer()
+# ----------------------------------------------------------------- generations on disk
+
+def current_generation(index_dir: Path) -> str | None:
+    """The name of the generation in use, or None when there is none (or an old schema's)."""
+    try:
+        name = (index_dir / POINTER).read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not name.startswith(f"v{SCHEMA_VERSION}-") or not index.exists_in(str(index_dir / name)):
+        return None
+    return name
+
+
+def create_generation(index_dir: Path) -> str:
+    """A new, empty generation folder (not yet in use)."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    name = f"v{SCHEMA_VERSION}-{stamp}-{secrets.token_hex(3)}"
+    (index_dir / name).mkdir(parents=True)
+    index.create_in(str(index_dir / name), message_schema())
+    return name
+
+
+def make_current(index_dir: Path, name: str) -> None:
+    """Put a generation in use, atomically, and remove all but it and the one it replaces
+    (which a searcher or the indexing job of a running server may still hold)."""
+    previous = current_generation(index_dir)
+    tmp = index_dir / f".{POINTER}.{secrets.token_hex(4)}"
+    tmp.write_text(name + "\n")
+    with tmp.open("rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, index_dir / POINTER)
+    keep = {name, previous}
+    for child in index_dir.iterdir():
+        if child.is_dir() and child.name.startswith("v") and child.name not in keep:
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def ensure_index(index_dir: Path) -> bool:
+    """Make sure a generation is in use; True if a new, empty one had to be created (the
+    caller then has every message indexed again)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    if current_generation(index_dir) is not None:
+        return False
+    make_current(index_dir, create_generation(index_dir))
+    return True
+
+
+# ----------------------------------------------------------------- writing
+
+def _write(ix: index.Index, documents: Iterable[MessageDocument], memory_mb: int, processes: int,
+           progress: Callable[[int], object] | None = None, replace: bool = True) -> int:
+    kwargs: dict[str, object] = {"limitmb": memory_mb}
+    if processes > 1:
+        kwargs["procs"] = processes
+    else:
+        # Another writer (a second server on the same index) holds the lock: wait for it.
+        kwargs.update(timeout=WRITE_LOCK_WAIT_SECONDS, delay=0.05)
+    writer = ix.writer(**kwargs)
+    count = 0
     try:
         for doc in documents:
-            writer.update_document(
-                message_pk=doc.message_pk, message_id=doc.message_id, topic_id=doc.topic_id,
-                subject=doc.subject, text=doc.text, author=doc.author, category=doc.category,
-                date=doc.date.replace(tzinfo=None))
+            if replace:
+                writer.update_document(**doc.fields())
+            else:
+                writer.add_document(**doc.fields())
+            count += 1
+            if progress is not None:
+                progress(1)
     except BaseException:
         writer.cancel()
         raise
     writer.commit()
+    return count
+
+
+def build_generation(index_dir: Path, documents: Iterable[MessageDocument], memory_mb: int = 128,
+                     processes: int = 1, progress: Callable[[int], object] | None = None) -> str:
+    """Write every document into a new generation (one writer, one commit) and put it in
+    use; returns its name. Searches keep using the current generation until the swap."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    name = create_generation(index_dir)
+    try:
+        _write(index.open_dir(str(index_dir / name)), documents, memory_mb, processes, progress,
+               replace=False)
+    except BaseException:
+        shutil.rmtree(index_dir / name, ignore_errors=True)
+        raise
+    make_current(index_dir, name)
+    return name
+
+
+class SearchIndex:
+    """One process's handle on the index: searchers kept open and handed out from a pool
+    (opening one per query costs more than most queries), and the batch writer."""
+
+    def __init__(self, index_dir: Path, writer_memory_mb: int = 128) -> None:
+        self.index_dir = index_dir
+        self.writer_memory_mb = writer_memory_mb
+        self._lock = threading.Lock()
+        self._indexes: dict[str, index.Index] = {}
+        self._idle: list[tuple[str, Searcher]] = []
+        # Per searcher (so per index state): the documents of each criterion, computed once.
+        self._criteria: weakref.WeakKeyDictionary[Searcher, dict[str, set[int]]] = weakref.WeakKeyDictionary()
+
+    def _open(self, name: str) -> index.Index:
+        with self._lock:
+            if name not in self._indexes:
+                self._indexes[name] = index.open_dir(str(self.index_dir / name))
+            return self._indexes[name]
+
+    def generation(self) -> str:
+        name = current_generation(self.index_dir)
+        if name is None:
+            ensure_index(self.index_dir)
+            name = current_generation(self.index_dir)
+            assert name is not None
+        return name
+
+    @contextmanager
+    def searcher(self) -> Iterator[Searcher]:
+        """A searcher of the current generation, up to date with its last commit."""
+        name = self.generation()
+        found: Searcher | None = None
+        stale: list[Searcher] = []
+        with self._lock:
+            while self._idle:
+                idle_name, candidate = self._idle.pop()
+                if idle_name == name:
+                    found = candidate
+                    break
+                stale.append(candidate)
+        for old in stale:
+            old.close()
+        if found is None:
+            searcher = self._open(name).searcher()
+        elif found.up_to_date():
+            searcher = found
+        elif found.doc_count_all() == 0:
+            # Whoosh cannot refresh a searcher of an empty index (its reader has no segments).
+            found.close()
+            searcher = self._open(name).searcher()
+        else:
+            searcher = found.refresh()  # reopens only the segments that changed
+        try:
+            yield searcher
+        finally:
+            with self._lock:
+                self._idle.append((name, searcher))
+
+    def criterion_docs(self, searcher: Searcher, q: Query) -> set[int]:
+        """The documents matching a criterion (a category, a status…): a handful of values
+        shared by many searches, so kept until the searcher sees a new commit."""
+        with self._lock:
+            cache = self._criteria.setdefault(searcher, {})
+        key = str(q)
+        if key not in cache:
+            cache[key] = set(searcher.docs_for_query(q))
+        return cache[key]
+
+    def write(self, documents: list[MessageDocument]) -> str:
+        """Add or replace documents in one commit (a commit costs tens of milliseconds, more
+        when segments merge: callers batch); returns the generation written to."""
+        name = self.generation()
+        if documents:
+            _write(self._open(name), documents, self.writer_memory_mb, processes=1)
+        return name
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._indexes.clear()
+        for _name, searcher in idle:
+            searcher.close()

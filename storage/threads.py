@@ -29,6 +29,8 @@ from sqlalchemy import bindparam, delete, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import Message, MessageReference, Topic
+from storage.search_queue import mark_topic_for_reindex
+from storage.splits import hand_on_sheets, keep_splits
 
 # Reply and forward prefixes of the mail clients our members use (French, English,
 # German, Dutch, Spanish, Italian, Nordic), with optional counters: "Re[2]:", "RE :", "Réf. :".
@@ -141,6 +143,8 @@ def place(session: Session, facts: ThreadFacts, *, topic_hint: int | None = None
     topic_ids = {topic_id for _, _, topic_id in rows}
 
     if topic_ids:
+        parent_topic = next((topic_id for _, pk, topic_id in rows if pk == parent_pk), None)
+        topic_ids = keep_splits(session, topic_ids, parent_topic, facts.message_id)
         survivor, merged = _merge(session, topic_ids)
         return Placement(survivor, parent_pk, merged)
     if topic_hint is not None and session.get(Topic, topic_hint) is not None:
@@ -206,6 +210,8 @@ def _merge(session: Session, topic_ids: set[int]) -> tuple[int, list[int]]:
         values["category_id"] = next((t.category_id for t in others if t.category_id is not None), None)
     session.execute(update(topics_t).where(topics_t.c.id == survivor.id).values(**values))
     session.execute(update(messages_t).where(messages_t.c.topic_id.in_(other_ids)).values(topic_id=survivor.id))
+    mark_topic_for_reindex(session, survivor.id)  # the index files messages under their topic
+    hand_on_sheets(session, other_ids, survivor.id)
     session.execute(delete(topics_t).where(topics_t.c.id.in_(other_ids)))
     session.expire_all()  # ORM objects loaded earlier may name the merged topics
     return survivor.id, other_ids

@@ -1,0 +1,139 @@
+"""Moderation on the web, for moderators: the held-messages queue (approve, reject with a
+reason, always allow the sender) and the audit log; and, for anyone holding the link, the
+confirmation of command mails that could not be authenticated.
+
+Every change is a POST form (CSRF-checked) in one short transaction, answered by a redirect
+with what was done. Decisions go through the same functions as the mail commands, so they
+write the same audit rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from archive_web.auth import current_reader, members_only
+from archive_web.db import db, forum_config, write_session
+from mailgateway.commands_moderation import command_id_of_token, confirm_command_mail
+from mailgateway.held_decisions import allow_and_approve, approve_held, reject_held
+from storage.config import secret_key
+from storage.held import pending_held
+from storage.models import CommandMail, CommandStatus
+from storage.moderation import ModerationError, audit_log
+
+bp = Blueprint("moderation", __name__, url_prefix="/moderation")
+
+LOG_PAGE = 100
+
+
+def moderators_only(view: Callable[..., Any]) -> Callable[..., Any]:
+    """As members_only (anonymous readers are sent to sign in), and a 403 for members who
+    do not moderate."""
+    @members_only
+    @wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if not current_reader().is_moderator:
+            abort(403)
+        return view(*args, **kwargs)
+    return guarded
+
+
+def moderator_id() -> int:
+    person_id = current_reader().person_id
+    assert person_id is not None
+    return person_id
+
+
+@bp.get("/")
+@moderators_only
+def home() -> Response:
+    return redirect(url_for("moderation.held"))
+
+
+@bp.get("/held")
+@moderators_only
+def held() -> str:
+    return render_template("moderation/held.html", held=pending_held(db()))
+
+
+def _decide(held_id: int, decide: Callable[..., Any], done: str) -> Response:
+    try:
+        with write_session() as s:
+            decide(s, held_id)
+    except ModerationError as error:
+        flash(_("Nothing was done: %(why)s", why=str(error)))
+    else:
+        flash(done)
+    return redirect(url_for("moderation.held"))
+
+
+@bp.post("/held/<int:held_id>/approve")
+@moderators_only
+def approve(held_id: int) -> Response:
+    config = forum_config()
+    return _decide(held_id, lambda s, i: approve_held(s, config, secret_key(config), i, actor_id=moderator_id(),
+                                                      via="web"),
+                   _("The message is published."))
+
+
+@bp.post("/held/<int:held_id>/reject")
+@moderators_only
+def reject(held_id: int) -> Response:
+    reason = request.form.get("reason", "")
+    return _decide(held_id, lambda s, i: reject_held(s, forum_config(), i, actor_id=moderator_id(), via="web",
+                                                     reason=reason),
+                   _("The message is rejected; its sender is told."))
+
+
+@bp.post("/held/<int:held_id>/allow")
+@moderators_only
+def allow(held_id: int) -> Response:
+    config = forum_config()
+    return _decide(held_id, lambda s, i: allow_and_approve(s, config, secret_key(config), i,
+                                                           actor_id=moderator_id(), via="web"),
+                   _("The message is published, and its sender's next messages will be too."))
+
+
+@bp.get("/log")
+@moderators_only
+def log() -> str:
+    topic_id = request.args.get("topic", type=int)
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    entries = audit_log(db(), topic_id=topic_id, limit=LOG_PAGE + 1, offset=(page - 1) * LOG_PAGE)
+    return render_template("moderation/log.html", entries=entries[:LOG_PAGE], topic_id=topic_id, page=page,
+                           has_next=len(entries) > LOG_PAGE)
+
+
+# The confirmation link of an unauthenticated command mail: possession of the link (sent to
+# the moderator's mailbox) is the proof. GET only shows what will be done — mail scanners
+# open links — and the button POSTs.
+
+def _pending(token: str) -> tuple[int, CommandMail | None]:
+    config = forum_config()
+    command_id = command_id_of_token(config, secret_key(config), token)
+    if command_id is None:
+        return 0, None
+    row = db().get(CommandMail, command_id)
+    return command_id, row if row is not None and row.status is CommandStatus.AWAITING else None
+
+
+@bp.get("/confirm/<token>")
+def confirm(token: str) -> str:
+    _command_id, row = _pending(token)
+    return render_template("moderation/confirm.html", row=row, token=token, results=None)
+
+
+@bp.post("/confirm/<token>")
+def confirm_post(token: str) -> str:
+    command_id, row = _pending(token)
+    results = None
+    if row is not None:
+        config = forum_config()
+        with write_session() as s:
+            results = confirm_command_mail(s, config, secret_key(config), command_id, via="web-confirmed")
+    return render_template("moderation/confirm.html", row=None, token=token, results=results,
+                           invalid=results is None)

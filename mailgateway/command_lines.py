@@ -1,0 +1,137 @@
+"""Reading moderator commands from the top of a mail body, and taking them out of it.
+
+Commands are lines starting with `#` before any other text (blank lines between them are
+fine), in English or French; case and accents are ignored ("#Clôre", "#CATÉGORIE"):
+
+    #close <resolution>   #clore <résolution>      solution | bat | study/etude |
+                                                   legal-impossibility/impossibilite-juridique |
+                                                   escalated/remonte
+    #reopen               #rouvrir
+    #category <name>      #categorie <nom>
+    #approve              #approuver               (in reply to a held-message notice)
+    #reject [reason]      #rejeter [motif]
+    #topic <id>           #sujet <id>              (names the topic, in mail to -request)
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import unicodedata
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from mailgateway.body import html_to_text
+from storage.models import Resolution
+
+WORDS = {
+    "close": "close", "clore": "close", "cloturer": "close",
+    "reopen": "reopen", "rouvrir": "reopen", "reouvrir": "reopen",
+    "category": "category", "categorie": "category",
+    "approve": "approve", "approuver": "approve",
+    "reject": "reject", "rejeter": "reject",
+    "topic": "topic", "sujet": "topic",
+}
+RESOLUTIONS = {
+    "solution": Resolution.SOLUTION,
+    "bat": Resolution.BAT,
+    "study": Resolution.STUDY, "etude": Resolution.STUDY,
+    "legal-impossibility": Resolution.LEGAL_IMPOSSIBILITY,
+    "impossibilite-juridique": Resolution.LEGAL_IMPOSSIBILITY,
+    "escalated": Resolution.ESCALATED, "remonte": Resolution.ESCALATED, "remontee": Resolution.ESCALATED,
+}
+_COMMAND_RE = re.compile(r"^\s*#([^\s:]+):?(?:\s+(.*?))?\s*$")
+# Where the quoted original begins in clients that do not quote with ">".
+_QUOTE_STARTS = ("-----original message-----", "-----message d'origine-----", "-----ursprüngliche nachricht-----",
+                 "________________________________")
+
+
+def fold(word: str) -> str:
+    """Lower case, without accents: how command words and resolutions are compared."""
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def resolution_named(text: str) -> Resolution | None:
+    key = re.sub(r"[\s_]+", "-", fold(text.strip()))
+    return RESOLUTIONS.get(key)
+
+
+@dataclass(frozen=True)
+class Command:
+    word: str      # canonical English word, "" if unknown
+    argument: str
+    line: str      # as written
+
+    @classmethod
+    def read(cls, line: str) -> Command:
+        match = _COMMAND_RE.match(line)
+        assert match is not None
+        return cls(WORDS.get(fold(match.group(1)), ""), (match.group(2) or "").strip(), line.strip())
+
+
+def is_command_line(line: str) -> bool:
+    return _COMMAND_RE.match(line) is not None
+
+
+def split_commands(text: str) -> tuple[list[Command], str]:
+    """(the command lines at the top of a body, the rest of the body)."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    commands, index = [], 0
+    while index < len(lines):
+        line = lines[index]
+        if line.strip() and not is_command_line(line):
+            break
+        if line.strip():
+            commands.append(Command.read(line))
+        index += 1
+    if not commands:
+        return [], text
+    return commands, "\n".join(lines[index:])
+
+
+def has_own_text(rest: str) -> bool:
+    """Whether what follows the commands says something: not only blank lines, a signature,
+    an attribution line ("Le … a écrit :") and the quoted message."""
+    lines = []
+    for line in rest.replace("\r\n", "\n").split("\n"):
+        stripped = line.strip()
+        if stripped in ("--", "-- ") or line == "-- " or stripped.lower() in _QUOTE_STARTS:
+            break
+        if stripped and not stripped.startswith(">"):
+            lines.append(stripped)
+    return not (not lines or (len(lines) == 1 and lines[0].endswith(":")))
+
+
+def body_text(raw: bytes) -> str:
+    """The text the commands are read from: the plain part, else the HTML turned into text."""
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    part = msg.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    try:
+        content = part.get_content()
+    except (LookupError, ValueError, AssertionError):
+        return ""
+    return html_to_text(content) if part.get_content_type() == "text/html" else content
+
+
+def strip_commands(raw: bytes) -> bytes:
+    """The message without its command lines: the plain body rewritten, and an HTML
+    alternative (which would still show them) dropped; headers and attachments kept."""
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    part = msg.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return raw
+    _, rest = split_commands(body_text(raw))
+    for container in msg.walk():
+        if container.get_content_type() == "multipart/alternative" and part in container.get_payload():
+            container.set_payload([p for p in container.get_payload()  # type: ignore[union-attr]
+                                   if p is part or p.get_content_type() != "text/html"])
+    part.set_content(rest.lstrip("\n"), subtype="plain", charset="utf-8", cte="quoted-printable")
+    if "MIME-Version" not in msg:
+        msg["MIME-Version"] = "1.0"
+    return msg.as_bytes(policy=email.policy.SMTP.clone(refold_source="none"))

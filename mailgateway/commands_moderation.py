@@ -1,0 +1,230 @@
+"""Moderators' email commands (mailgateway.command_lines): recorded from posts by the gateway
+(mailgateway.command_mail) and from mail to <local>-request@ (`handle_moderation_mail`, called
+by the request job), then applied here.
+
+Never on the From header alone: the commands job (`process_command_mails`) applies a command
+mail at once only when mailgateway.authentication proves it comes from the moderator's
+domain; otherwise the moderator gets a confirmation request — a one-time link (the web's
+/moderation/confirm/<token>) and a reply-to-confirm address (<local>-request+confirm.<id>.
+<sig>@) — and the commands take effect on confirmation. Every command is answered by mail.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mailgateway.addresses import classify, confirm_address, confirmed_command
+from mailgateway.authentication import DnsFunc, authenticate
+from mailgateway.automated import is_automated
+from mailgateway.command_lines import Command, body_text, resolution_named, split_commands
+from mailgateway.held_decisions import approve_held, reject_held
+from mailgateway.holding import held_id_named
+from mailgateway.notices import queue_notice
+from mailgateway.parse import parse_message
+from storage.categories import CategoryError
+from storage.config import Config, secret_key
+from storage.db import Engine, Session, session_scope
+from storage.messages import find_message
+from storage.models import CommandMail, CommandStatus, HeldMessage, HeldStatus, Topic, utcnow
+from storage.moderation import (
+    ModerationError,
+    add_command_mail,
+    claim_confirmation,
+    close_topic,
+    is_moderator,
+    received_command_mails,
+    reopen_topic,
+    set_topic_category,
+)
+from storage.people import poster
+from storage.tokens import make_token, read_token
+
+log = logging.getLogger(__name__)
+
+CONFIRM_PURPOSE = "moderation-confirm"
+MODERATION_WORDS = {"close", "reopen", "category", "approve", "reject", "topic"}
+
+
+def confirmation_token(secret: str, command_id: int) -> str:
+    return make_token(secret, CONFIRM_PURPOSE, command_id)
+
+
+def command_id_of_token(config: Config, secret: str, token: str) -> int | None:
+    payload = read_token(secret, CONFIRM_PURPOSE, token, max_age=config.moderation.confirm_hours * 3600)
+    return payload if isinstance(payload, int) else None
+
+
+# --- The job: authenticate (DNS, outside any transaction), then apply or ask to confirm.
+
+def process_command_mails(engine: Engine, config: Config, dnsfunc: DnsFunc | None = None,
+                          limit: int = 50) -> int:
+    """Act on the command mails waiting; returns how many were handled."""
+    secret = secret_key(config)
+    with session_scope(engine, readonly=True) as db:
+        waiting = received_command_mails(db, limit)
+    for command_id, raw, from_address in waiting:
+        proof = authenticate(raw, from_address, config.moderation.trusted_authserv_id, dnsfunc)
+        try:
+            with session_scope(engine) as db:
+                row = db.get(CommandMail, command_id)
+                if row is None or row.status is not CommandStatus.RECEIVED:
+                    continue
+                if proof.authenticated:
+                    row.authenticated_by = proof.by[:64]
+                    apply_command_mail(db, config, secret, row, via="mail")
+                else:
+                    ask_confirmation(db, config, secret, row, proof.by)
+        except Exception:
+            log.exception("command mail %s could not be handled; it is set aside", command_id)
+            with session_scope(engine) as db:
+                row = db.get(CommandMail, command_id)
+                if row is not None:
+                    row.status = CommandStatus.DONE
+    return len(waiting)
+
+
+def ask_confirmation(session: Session, config: Config, secret: str, row: CommandMail, why: str) -> None:
+    row.status = CommandStatus.AWAITING
+    session.flush()
+    queue_notice(session, config, to=row.from_address, name="command-confirm", purpose="command-confirm",
+                 in_reply_to=row.message_id, reply_to=confirm_address(config, secret, row.id),
+                 commands=row.commands.splitlines(), why=why, hours=config.moderation.confirm_hours,
+                 link=f"{config.forum.base_url}/moderation/confirm/{confirmation_token(secret, row.id)}")
+
+
+def confirm_command_mail(session: Session, config: Config, secret: str, command_id: int, *, via: str,
+                         now: datetime | None = None) -> list[dict[str, Any]] | None:
+    """Apply a command mail its moderator confirmed; None if unknown, used or expired."""
+    row = claim_confirmation(session, command_id, now or utcnow(), config.moderation.confirm_hours)
+    if row is None:
+        return None
+    row.authenticated_by = via
+    return apply_command_mail(session, config, secret, row, via=via)
+
+
+# --- Mail to <local>-request@ (called by the request job before member commands).
+
+def handle_moderation_mail(session: Session, config: Config, secret: str, recipient: str,
+                           envelope_from: str, raw: bytes, now: datetime | None = None) -> bool:
+    """Handle a -request mail if it is for moderation (a confirmation reply, or `#` commands
+    of the moderators' set); False leaves it to the member commands."""
+    address = classify(config, secret, recipient)
+    parsed = parse_message(raw, config.domain)
+    command_id = confirmed_command(secret, address.token if address else None)
+    if command_id is not None:
+        if not is_automated(parsed, envelope_from):  # a vacation reply confirms nothing
+            if confirm_command_mail(session, config, secret, command_id, via="mail-confirmed", now=now) is None:
+                _answer(session, config, parsed.from_address, parsed.message_id,
+                        [{"key": "confirmation-invalid", "line": ""}])
+        return True
+    commands, _ = split_commands(body_text(raw))
+    if not any(c.word in MODERATION_WORDS for c in commands):
+        return False
+    if is_automated(parsed, envelope_from) or not parsed.from_address:
+        return True
+    author = poster(session, parsed.from_address)
+    if author is None or not is_moderator(session, author.person_id):
+        _answer(session, config, parsed.from_address, parsed.message_id,
+                [{"key": "not-moderator", "line": c.line} for c in commands])
+        return True
+    topic_id = next((m.topic_id for mid in (*parsed.in_reply_to, *reversed(parsed.references))
+                     if (m := find_message(session, mid)) is not None), None)
+    add_command_mail(session, message_id=parsed.message_id, from_address=parsed.from_address,
+                     person_id=author.person_id, raw=raw, commands=[c.line for c in commands],
+                     topic_id=topic_id, held_id=held_id_named(parsed, config))
+    return True
+
+
+# --- Applying the commands of one mail.
+
+@dataclass
+class _Target:
+    topic_id: int | None
+    held_id: int | None
+    actor_id: int | None
+    via: str
+
+
+def apply_command_mail(session: Session, config: Config, secret: str, row: CommandMail, *,
+                       via: str) -> list[dict[str, Any]]:
+    """Run each command line in order, answer the moderator by mail; the results."""
+    row.status = CommandStatus.DONE
+    lines = row.commands.splitlines()
+    if not is_moderator(session, row.person_id):
+        results = [{"key": "not-moderator", "line": line} for line in lines]
+    else:
+        topic_id = row.topic_id
+        if topic_id is None and (stored := find_message(session, row.message_id)) is not None:
+            topic_id = stored.topic_id  # the rest of the mail opened this topic
+        target = _Target(topic_id, row.held_id, row.person_id, via)
+        results = [_run(session, config, secret, Command.read(line), target) for line in lines]
+    _answer(session, config, row.from_address, row.message_id, results)
+    return results
+
+
+def _answer(session: Session, config: Config, to: str, in_reply_to: str, results: list[dict[str, Any]]) -> None:
+    if to:
+        queue_notice(session, config, to=to, name="command-results", purpose="command-answer",
+                     in_reply_to=in_reply_to, results=results)
+
+
+def _topic_facts(session: Session, topic_id: int | None) -> dict[str, Any] | None:
+    topic = session.get(Topic, topic_id) if topic_id is not None else None
+    return {"topic": topic.id, "subject": topic.subject} if topic is not None else None
+
+
+def _run(session: Session, config: Config, secret: str, command: Command, target: _Target) -> dict[str, Any]:
+    result: dict[str, Any] = {"line": command.line}
+    word, argument = command.word, command.argument
+    if not word:
+        return {**result, "key": "unknown-command"}
+    if word in ("approve", "reject"):
+        return {**result, **_decide(session, config, secret, word, argument, target)}
+    if word == "topic":
+        number = argument.lstrip("#")
+        target.topic_id = int(number) if number.isdigit() else None
+        facts = _topic_facts(session, target.topic_id)
+        return {**result, "key": "topic" if facts else "no-topic", **(facts or {"topic": argument})}
+    facts = _topic_facts(session, target.topic_id)
+    if facts is None:
+        return {**result, "key": "no-topic", "topic": target.topic_id or ""}
+    who = {"actor_id": target.actor_id, "via": target.via}
+    if word == "close":
+        resolution = resolution_named(argument)
+        if resolution is None:
+            return {**result, "key": "bad-resolution", "given": argument}
+        close_topic(session, target.topic_id, resolution, **who)
+        return {**result, **facts, "key": "closed", "resolution": resolution.value}
+    if word == "reopen":
+        reopen_topic(session, target.topic_id, **who)
+        return {**result, **facts, "key": "reopened"}
+    if not argument:
+        return {**result, "key": "missing-category"}
+    try:
+        change, created = set_topic_category(session, target.topic_id, argument, **who)
+    except CategoryError as error:  # a name with no letter or digit
+        return {**result, "key": "failed", "error": str(error)}
+    return {**result, **facts, "key": "categorised", "category": change.after, "created": created}
+
+
+def _decide(session: Session, config: Config, secret: str, word: str, argument: str,
+            target: _Target) -> dict[str, Any]:
+    held = session.get(HeldMessage, target.held_id) if target.held_id is not None else None
+    if held is None:
+        return {"key": "no-held"}
+    facts = {"held": held.id, "subject": held.subject, "sender": held.from_address}
+    if held.status is not HeldStatus.PENDING:
+        return {**facts, "key": "held-decided", "status": held.status.value}
+    who = {"actor_id": target.actor_id, "via": target.via}
+    try:
+        with session.begin_nested():  # a failing approval leaves the other commands applied
+            if word == "reject":
+                reject_held(session, config, held.id, reason=argument, **who)
+                return {**facts, "key": "rejected", "reason": " ".join(argument.split())}
+            _, outcome = approve_held(session, config, secret, held.id, **who)
+    except ModerationError as error:
+        return {**facts, "key": "failed", "error": str(error)}
+    return {**facts, "key": "approved", "topic": outcome.stored.topic_id if outcome.stored else ""}

@@ -1,0 +1,259 @@
+"""Each subscriber's copy of a post: the stored message with the list's headers, a From that
+passes DMARC, the subject tag and a footer in every text part, built once per post as a
+template and filled in per recipient (personal unsubscribe link) at send time.
+
+The message is changed only where it must be: Message-ID, In-Reply-To and References stay
+as they are (mail clients thread on them), attachments are written back as they came, and a
+signed (multipart/signed) or encrypted message is wrapped rather than altered inside. The
+footer goes into the body's text parts (both parts of a multipart/alternative), never into a
+text attachment; a part already 8-bit/7-bit UTF-8 or ASCII keeps its bytes and the footer is
+appended, any other part is re-encoded as UTF-8 quoted-printable.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import email.quoprimime
+import email.utils
+import io
+import re
+import secrets
+from dataclasses import dataclass
+from email.generator import BytesGenerator
+from email.message import Message
+
+from mailgateway.addresses import topic_address
+from mailgateway.listheaders import (
+    account_url,
+    encode_header_text,
+    list_headers,
+    list_unsubscribe,
+    topic_url,
+)
+from mailgateway.notices import render_mail
+from mailgateway.parse import decode_header_value
+from storage.config import Config
+from storage.fanout import PostFacts
+
+# Headers of the incoming message that must not reach subscribers: an earlier list's, the
+# author's DKIM signature (the footer breaks it; ours replaces it), delivery traces.
+REMOVED_HEADERS = ("List-Id", "List-Post", "List-Help", "List-Subscribe", "List-Unsubscribe",
+                   "List-Unsubscribe-Post", "List-Archive", "List-Owner", "Precedence", "X-Loop",
+                   "DKIM-Signature", "Return-Path", "Delivered-To", "X-Original-To", "Errors-To",
+                   "X-Relais-Category", "Bcc")
+CATEGORY_HEADER = "X-Relais-Category"
+_PASS_THROUGH_CTE = ("", "7bit", "8bit", "binary")
+_PASS_THROUGH_CHARSETS = ("us-ascii", "ascii", "utf-8", "utf8")
+
+
+def _qp(text: str) -> bytes:
+    # quoprimime works on one character per byte: hand it the UTF-8 bytes as latin-1.
+    return email.quoprimime.body_encode(text.encode("utf-8").decode("latin-1"), eol="\r\n").encode("ascii")
+
+
+def _crlf(data: bytes) -> bytes:
+    return re.sub(rb"\r?\n", b"\r\n", data)
+
+
+@dataclass(frozen=True)
+class _Footer:
+    """One text part's filling: the encoded body around the (personal) encoded footer."""
+
+    head: bytes
+    tail: bytes
+    text: str  # the footer, with the placeholder standing for the unsubscribe URL
+    quoted_printable: bool
+
+    def fill(self, placeholder: str, url: str) -> bytes:
+        text = self.text.replace(placeholder, url)
+        footer = _qp(text) if self.quoted_printable else _crlf(text.encode("utf-8"))
+        return self.head + footer + self.tail
+
+
+@dataclass(frozen=True)
+class CopyTemplate:
+    """A post ready to personalise: static bytes, and the holes each recipient fills."""
+
+    segments: tuple[bytes | str, ...]
+    footers: dict[str, _Footer]
+    unsubscribe_hole: str
+    placeholder: str
+
+    def render(self, config: Config, unsubscribe_url: str) -> bytes:
+        out = []
+        for segment in self.segments:
+            if isinstance(segment, bytes):
+                out.append(segment)
+            elif segment == self.unsubscribe_hole:
+                out.append(list_unsubscribe(config, unsubscribe_url).encode("ascii"))
+            else:
+                out.append(self.footers[segment].fill(self.placeholder, unsubscribe_url))
+        return b"".join(out)
+
+
+def _is_attachment(part: Message) -> bool:
+    try:
+        return part.get_content_disposition() == "attachment" or bool(part.get_filename())
+    except Exception:  # a malformed parameter: not a body we dare change
+        return True
+
+
+def body_parts(part: Message) -> list[Message] | None:
+    """The text parts readers see as the body; None when the body may not be changed
+    (signed or encrypted)."""
+    ctype = part.get_content_type()
+    if ctype in ("multipart/signed", "multipart/encrypted"):
+        return None
+    if ctype.startswith("message/"):
+        return []
+    if part.is_multipart():
+        subparts = part.get_payload()
+        if ctype == "multipart/alternative":
+            return [body for sub in subparts for body in (body_parts(sub) or [])]
+        return (body_parts(subparts[0]) or []) if subparts else []
+    if ctype in ("text/plain", "text/html") and not _is_attachment(part):
+        return [part]
+    return []
+
+
+def _set_header(msg: Message, name: str, value: str) -> None:
+    if name in msg:
+        msg.replace_header(name, value)
+    else:
+        msg[name] = value
+
+
+def _part_text(part: Message) -> str:
+    payload = part.get_payload(decode=True) or b""
+    for charset in (part.get_content_charset(), "utf-8", "cp1252"):
+        if charset:
+            try:
+                return payload.decode(charset)
+            except (LookupError, UnicodeDecodeError):
+                continue
+    return payload.decode("latin-1")
+
+
+def _html_split(body: bytes | str) -> int:
+    """Where the footer goes in an HTML body: before its last </body>, else at the end."""
+    lowered = body.lower()
+    index = lowered.rfind(b"</body" if isinstance(body, bytes) else "</body")
+    return index if index >= 0 else len(body)
+
+
+def _footer_for(part: Message, footer_text: str, footer_html: str) -> _Footer:
+    html = part.get_content_type() == "text/html"
+    cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    charset = (part.get_content_charset() or "us-ascii").lower()
+    footer = footer_html if html else footer_text
+    if cte in _PASS_THROUGH_CTE and charset in _PASS_THROUGH_CHARSETS:
+        body = _crlf(part.get_payload(decode=True) or b"")
+        cut = _html_split(body) if html else len(body)
+        head, tail = body[:cut], body[cut:]
+        if head and not head.endswith(b"\r\n"):
+            head += b"\r\n"
+        result = _Footer(head, tail, footer, quoted_printable=False)
+        new_cte = "8bit" if not (body + footer.encode()).isascii() else "7bit"
+    else:
+        text = _part_text(part)
+        cut = _html_split(text) if html else len(text)
+        head, tail = text[:cut], text[cut:]
+        if head and not head.endswith("\n"):
+            head += "\n"
+        result = _Footer(_qp(head), _qp(tail) if tail else b"", footer, quoted_printable=True)
+        new_cte = "quoted-printable"
+    del part["Content-Transfer-Encoding"]
+    part["Content-Transfer-Encoding"] = new_cte
+    part.set_param("charset", "utf-8")
+    return result
+
+
+def _footer_part() -> Message:
+    part = Message()
+    part["Content-Type"] = 'text/plain; charset="utf-8"'
+    part["Content-Transfer-Encoding"] = "8bit"
+    part["Content-Disposition"] = "inline"
+    return part
+
+
+def _wrap_in_mixed(msg: Message, extra: Message) -> None:
+    """Make `msg` a multipart/mixed of its former body and `extra`, leaving the body as it was."""
+    inner = Message()
+    for name, value in msg.items():
+        if name.lower().startswith("content-"):
+            inner[name] = value
+    inner.set_payload(msg.get_payload())
+    inner.preamble, inner.epilogue = msg.preamble, msg.epilogue
+    for name in {n.lower() for n in inner.keys()}:
+        del msg[name]
+    msg.set_payload([inner, extra])
+    msg.preamble = msg.epilogue = None
+    msg["Content-Type"] = "multipart/mixed"
+    if "MIME-Version" not in msg:
+        msg["MIME-Version"] = "1.0"
+
+
+def _author_display(config: Config, post: PostFacts) -> str:
+    who = post.from_name or post.from_address or "?"
+    if post.organisation and post.organisation.casefold() not in who.casefold():
+        who = f"{who} ({post.organisation})"
+    return f"{who} via {config.forum.name}"
+
+
+def _rewrite_headers(config: Config, secret: str, msg: Message, post: PostFacts) -> None:
+    for name in REMOVED_HEADERS:
+        del msg[name]
+    tag = config.delivery.subject_tag
+    if tag and tag.casefold() not in post.subject.casefold():
+        _set_header(msg, "Subject", encode_header_text(f"{tag} {post.subject}".strip()))
+    if config.delivery.from_rewrite == "always":
+        _set_header(msg, "From", email.utils.formataddr((_author_display(config, post), config.forum.address),
+                                                        charset="utf-8"))
+        if post.from_address:
+            # "Reply" goes to the forum; the author stays reachable privately from Cc.
+            cc = decode_header_value(str(msg.get("Cc", "")))
+            if post.from_address.lower() not in cc.lower():
+                _set_header(msg, "Cc", f"{msg['Cc']}, {post.from_address}" if msg.get("Cc") else post.from_address)
+    _set_header(msg, "Reply-To", email.utils.formataddr(
+        (config.forum.name, topic_address(config, secret, post.topic_id)), charset="utf-8"))
+    for name, value in list_headers(config, post.topic_id):
+        msg[name] = value
+    if post.category:
+        msg[CATEGORY_HEADER] = encode_header_text(post.category)
+
+
+def build_copy_template(config: Config, secret: str, post: PostFacts) -> CopyTemplate:
+    """The post as every subscriber receives it, with holes for what is personal."""
+    marker = f"RELAISHOLE{secrets.token_hex(8)}X"
+    placeholder = f"RELAISURL{secrets.token_hex(8)}X"
+    context = {"topic_url": topic_url(config, post.topic_id), "account_url": account_url(config),
+               "unsubscribe_url": placeholder, "post_address": config.forum.address}
+    language = config.forum.default_language
+    footer_text = render_mail(config, f"footer.{language}.txt", **context)
+    footer_html = render_mail(config, f"footer.{language}.html", **context)
+
+    msg = email.message_from_bytes(post.raw, policy=email.policy.compat32)
+    _rewrite_headers(config, secret, msg, post)
+    unsubscribe_hole = f"{marker}U"
+    msg["List-Unsubscribe"] = unsubscribe_hole
+
+    footers: dict[str, _Footer] = {}
+    bodies = body_parts(msg)
+    if not bodies:
+        extra = _footer_part()
+        if bodies is not None and msg.get_content_type() == "multipart/mixed":
+            msg.attach(extra)
+        else:
+            _wrap_in_mixed(msg, extra)
+        footers[f"{marker}0"] = _Footer(b"", b"", footer_text.lstrip("\n"), quoted_printable=False)
+        extra.set_payload(f"{marker}0")
+    for index, part in enumerate(bodies or []):
+        footers[f"{marker}{index}"] = _footer_for(part, footer_text, footer_html)
+        part.set_payload(f"{marker}{index}")
+
+    out = io.BytesIO()
+    BytesGenerator(out, mangle_from_=False, maxheaderlen=0).flatten(msg, linesep="\r\n")
+    pieces = re.split(f"({re.escape(marker)}[U0-9]+)".encode("ascii"), out.getvalue())
+    segments = tuple(p.decode("ascii") if i % 2 else p for i, p in enumerate(pieces))
+    return CopyTemplate(segments, footers, unsubscribe_hole, placeholder)

@@ -1,0 +1,37 @@
+"""What the web archive keeps: sign-in links and rate-limit hits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.models.base import Base, UTCDateTime, utcnow
+
+
+class SignInLink(Base):
+    """A sign-in link mailed to a member: expiring, and single use (used_at is set once)."""
+
+    __tablename__ = "sign_in_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # SHA-256 of the link's random part: the database alone never yields a usable link.
+    nonce_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RateLimitHit(Base):
+    """One counted attempt (a sign-in request) under a key such as an address or a client IP;
+    kept in the database so that limits hold across restarts and processes."""
+
+    __tablename__ = "rate_limit_hits"
+    __table_args__ = (Index("ix_rate_limit_hits_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(400))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
