@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import smtplib
 import socket
 import threading
@@ -195,7 +196,10 @@ def test_the_pages_work_by_keyboard_and_on_a_narrow_screen(served, browser_page)
     outline = skip.evaluate("a => getComputedStyle(a).outlineStyle")
     assert outline != "none"  # the focus is visible
     page.keyboard.press("Enter")
-    assert page.url.endswith("#content")
+    from playwright.sync_api import expect
+
+    # Following the link is asynchronous: expect() waits (up to 5 s) for the URL to change.
+    expect(page).to_have_url(re.compile(r"#content$"))
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360, f"the help page scrolls sideways on a phone ({width} px)"
     page.screenshot(path=str(ARTIFACTS / "help-phone.png"), full_page=True)
