@@ -8,8 +8,6 @@ address they do not own.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 

@@ -5,7 +5,6 @@ committed, 451 4.3.0 if storage fails, so that the sending MTA keeps it and retr
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from aiosmtpd.smtp import SMTP, Envelope, Session as SMTPSession

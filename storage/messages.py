@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Attachment, Message, TopicStatus
@@ -100,10 +100,6 @@ def store_message(session: Session, new: NewMessage, author_id: int | None, plac
     return Stored(message_pk, facts.message_id, topic_id, placement.topic_id is None, placement.merged_topic_ids)
 
 
-def unindexed_messages(session: Session, limit: int) -> list[Message]:
-    """Messages whose body has not been read and indexed yet, oldest first."""
-    return list(session.scalars(select(Message).where(Message.indexed_at.is_(None))
-                                .order_by(Message.id).limit(limit)))
 
 
 def record_body(session: Session, message_pk: int, text: str,
@@ -152,7 +148,3 @@ def thread_order(messages: list[_Node]) -> list[_Node]:
         ordered.append(m)
         stack.extend(reversed(children.get(m.id, [])))
     return ordered
-
-
-def message_count(session: Session, topic_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(Message).where(Message.topic_id == topic_id)) or 0
