@@ -199,6 +199,24 @@ def _build_section(name: str, values: Any) -> Any:
     return cls(**checked)
 
 
+# Counts and durations that must be at least 1.
+POSITIVE_SETTINGS = (
+    "delivery.interval_seconds",
+    "delivery.retry_base_seconds",
+    "delivery.give_up_after_hours",
+    "web.session_days",
+    "web.sign_in_link_minutes",
+    "web.sign_in_limit_per_address",
+    "web.sign_in_limit_per_ip",
+    "delivery.bounce_threshold",
+    "delivery.bounce_stale_days",
+    "search.batch_size",
+    "search.writer_memory_mb",
+    "search.reindex_processes",
+    "moderation.confirm_hours",
+)
+
+
 def _validate(config: Config) -> None:
     if "@" not in config.forum.address or config.forum.address.startswith("@"):
         raise ConfigError(f"forum.address: {config.forum.address!r} is not an email address")
@@ -212,34 +230,16 @@ def _validate(config: Config) -> None:
         raise ConfigError("smtp.max_message_size: must be at least 1024 bytes")
     if not config.forum.base_url.startswith(("http://", "https://")):
         raise ConfigError("forum.base_url: must start with http:// or https://")
-    for key, value in (("delivery.interval_seconds", config.delivery.interval_seconds),
-                       ("delivery.retry_base_seconds", config.delivery.retry_base_seconds),
-                       ("delivery.give_up_after_hours", config.delivery.give_up_after_hours)):
-        if value < 1:
-            raise ConfigError(f"{key}: must be 1 or more")
-    for key, value in (("web.session_days", config.web.session_days),
-                       ("web.sign_in_link_minutes", config.web.sign_in_link_minutes),
-                       ("web.sign_in_limit_per_address", config.web.sign_in_limit_per_address),
-                       ("web.sign_in_limit_per_ip", config.web.sign_in_limit_per_ip)):
-        if value < 1:
+    for key in POSITIVE_SETTINGS:
+        section, name = key.split(".")
+        if getattr(getattr(config, section), name) < 1:
             raise ConfigError(f"{key}: must be 1 or more")
     if config.web.trusted_proxies < 0:
         raise ConfigError("web.trusted_proxies: must be 0 or more")
     if not 0 <= config.delivery.digest_hour <= 23:
         raise ConfigError("delivery.digest_hour: must be an hour from 0 to 23")
-    for key, value in (("delivery.bounce_threshold", config.delivery.bounce_threshold),
-                       ("delivery.bounce_stale_days", config.delivery.bounce_stale_days)):
-        if value < 1:
-            raise ConfigError(f"{key}: must be 1 or more")
     if bool(config.delivery.dkim_selector) != bool(config.delivery.dkim_key_file):
         raise ConfigError("delivery.dkim_selector: set it together with delivery.dkim_key_file (or neither)")
-    for key, value in (("search.batch_size", config.search.batch_size),
-                       ("search.writer_memory_mb", config.search.writer_memory_mb),
-                       ("search.reindex_processes", config.search.reindex_processes)):
-        if value < 1:
-            raise ConfigError(f"{key}: must be 1 or more")
-    if config.moderation.confirm_hours < 1:
-        raise ConfigError("moderation.confirm_hours: must be 1 or more")
     for address in config.reporting.recipients:
         if "@" not in address or address.startswith("@") or any(c in address for c in " <>,;"):
             raise ConfigError(f"reporting.recipients: {address!r} is not an email address")
