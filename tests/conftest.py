@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from mailgateway.server import GatewayController, start_gateway
 from storage.config import Config, config_from_mapping, secret_key
@@ -34,11 +34,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _own_postgres_database(url: str) -> str:
+    """A database of this test process's own, beside RELAIS_TEST_DATABASE_URL's, so that
+    several test runs on one PostgreSQL server (a developer's and a helper's) never meet."""
+    base = make_url(url)
+    name = f"{base.database}_relais_{os.getpid()}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 def _reset_postgres(url: str) -> None:
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    url = _own_postgres_database(POSTGRES_URL)
+    yield url
+    engine = create_engine(make_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
     engine.dispose()
 
 
@@ -53,8 +76,9 @@ def _backends() -> list[Any]:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database: a SQLite file, or the PostgreSQL test database emptied."""
     if request.param == "postgresql":
-        _reset_postgres(POSTGRES_URL)
-        return POSTGRES_URL
+        url = request.getfixturevalue("postgres_url")
+        _reset_postgres(url)
+        return url
     return f"sqlite:///{tmp_path / 'relais.sqlite3'}"
 
 

@@ -1,0 +1,22 @@
+"""messages set aside when they cannot be read (issue 10)
+
+Revision ID: 0006
+Revises: 0005
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+revision: str = '0006'
+down_revision: Union[str, Sequence[str], None] = '0005'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
