@@ -1,4 +1,4 @@
-"""server-side sessions, OpenID Connect sign-in, writing on the web (issue 9)
+"""server-side sessions and OpenID Connect sign-in (issue 9)
 
 Revision ID: 0010
 Revises: 0009
