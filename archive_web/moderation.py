@@ -1,5 +1,5 @@
 """Moderation on the web, for moderators: the held-messages queue (approve, reject with a
-reason, always allow the sender) and the audit log; and, for anyone holding the link, the
+reason, always allow the sender), the audit log and the bounces kept without effect; and, for anyone holding the link, the
 confirmation of command mails that could not be authenticated.
 
 Every change is a POST form (CSRF-checked) in one short transaction, answered by a redirect
@@ -18,9 +18,11 @@ from flask_babel import gettext as _
 
 from archive_web.auth import current_reader, members_only
 from archive_web.db import db, forum_config, write_session
+from mailgateway.bounces import BAD_SIGNATURE, PLAIN_ADDRESS, UNKNOWN_SUBSCRIPTION
 from mailgateway.commands_moderation import command_id_of_token, confirm_command_mail
 from mailgateway.held_decisions import allow_and_approve, approve_held, reject_held
 from storage.config import secret_key
+from storage.control import kept_bounces
 from storage.held import pending_held
 from storage.models import CommandMail, CommandStatus
 from storage.moderation import ModerationError, audit_log
@@ -106,6 +108,17 @@ def log() -> str:
     entries = audit_log(db(), topic_id=topic_id, limit=LOG_PAGE + 1, offset=(page - 1) * LOG_PAGE)
     return render_template("moderation/log.html", entries=entries[:LOG_PAGE], topic_id=topic_id, page=page,
                            has_next=len(entries) > LOG_PAGE)
+
+
+@bp.get("/bounces")
+@moderators_only
+def bounces() -> str:
+    """Bounces that named members but did not come back to a signed VERP address: never
+    counted (anyone can forge them), shown so that a moderator may look into a real problem."""
+    reasons = {PLAIN_ADDRESS: _("sent to the plain bounces address"),
+               BAD_SIGNATURE: _("return address with a wrong signature"),
+               UNKNOWN_SUBSCRIPTION: _("return address of an unknown subscription")}
+    return render_template("moderation/bounces.html", bounces=kept_bounces(db()), reasons=reasons)
 
 
 # The confirmation link of an unauthenticated command mail: possession of the link (sent to

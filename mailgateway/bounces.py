@@ -2,10 +2,13 @@
 kind "bounces"), scores each permanent failure against the subscription it belongs to, and
 disables a subscription past the threshold, telling the member how to re-enable it.
 
-The subscription is named by the VERP envelope of its copies (<local>-bounces+s<id>.<sig>@,
-signed); a bounce to the plain address is matched by the failed address instead. Failures
-are read from RFC 3464 delivery status notifications, and by flufl.bounce's detectors for
-the other formats MTAs use. Delays and temporary failures do not count, nor do rejections
+Only a bounce to the VERP envelope of a subscriber's copies (<local>-bounces+s<id>.<sig>@,
+signed with the forum's secret) counts, and only against the subscription it names: anyone
+can write a DSN naming a member's address, nobody can guess a signature. A bounce to the
+plain address, or to a VERP address whose signature or subscription is wrong, is never acted
+on; when it names a member's address it is kept, with why, for moderators to see
+(/moderation/bounces). Failures are read from RFC 3464 delivery status notifications, and
+by flufl.bounce's detectors for the other formats MTAs use. Delays and temporary failures do not count, nor do rejections
 caused by the author's domain's DMARC policy: the member's address is fine, the receiving
 system refused the author's domain (Mailman learnt to ignore these).
 """
@@ -27,6 +30,7 @@ from mailgateway.control_jobs import process_control_messages
 from mailgateway.listheaders import reenable_url
 from mailgateway.notices import queue_notice
 from storage.config import Config, secret_key
+from storage.control import keep_for_moderators
 from storage.db import Engine, Session
 from storage.models import Subscription, utcnow
 from storage.subscriptions import delivery_address, member_by_address, record_bounce
@@ -100,33 +104,48 @@ def process_bounces(engine: Engine, config: Config, now: datetime | None = None,
     now = now or utcnow()
     secret = secret_key(config)
     return process_control_messages(
-        engine, "bounces", lambda db, recipient, _envelope_from, raw: handle_bounce(
-            db, config, secret, recipient, raw, now), now, limit)
+        engine, "bounces", lambda db, control_id, recipient, _envelope_from, raw: handle_bounce(
+            db, config, secret, control_id, recipient, raw, now), now, limit)
 
 
-def _subscriptions_named(db: Session, secret: str, recipient: str, report: BounceReport) -> list[Subscription]:
+# Why a bounce is kept for moderators rather than counted (shown on /moderation/bounces).
+PLAIN_ADDRESS = "sent to the plain bounces address"
+BAD_SIGNATURE = "VERP address with a wrong signature"
+UNKNOWN_SUBSCRIPTION = "VERP address of an unknown subscription"
+MAX_NAMED = 50  # failed addresses looked up per kept bounce: a forged one may name thousands
+
+
+def _signed_subscription(db: Session, secret: str, recipient: str) -> tuple[Subscription | None, str]:
+    """The subscription a correctly signed VERP recipient names, or (None, why not)."""
     token = recipient.partition("@")[0].partition("+")[2]
+    if not token:
+        return None, PLAIN_ADDRESS
     subscription_id = verp_subscription(secret, token)
-    if subscription_id is not None:
-        found = db.get(Subscription, subscription_id)
-        return [found] if found is not None else []
-    people = (member_by_address(db, address) for address in sorted(report.permanent))
-    return [p.subscription for p in people if p is not None and p.subscription is not None]
+    if subscription_id is None:
+        return None, BAD_SIGNATURE
+    found = db.get(Subscription, subscription_id)
+    return (found, "") if found is not None else (None, UNKNOWN_SUBSCRIPTION)
 
 
-def handle_bounce(db: Session, config: Config, secret: str, recipient: str, raw: bytes,
+def handle_bounce(db: Session, config: Config, secret: str, control_id: int, recipient: str, raw: bytes,
                   now: datetime) -> None:
     report = read_bounce(raw)
     if not report.permanent or report.dmarc:
         # Nothing failed for good (a delay, an auto-reply sent to the envelope), or the
         # refusal was about the author's domain: the member's address is not at fault.
         return
-    for subscription in _subscriptions_named(db, secret, recipient, report):
-        disabled = record_bounce(subscription, now, stale_after=timedelta(days=config.delivery.bounce_stale_days),
-                                 threshold=config.delivery.bounce_threshold)
-        if disabled:
-            address = delivery_address(db, subscription.person_id)
-            if address:
-                queue_notice(db, config, to=address, name="bounce-disabled", purpose="bounce-notice",
-                             address=address, url=reenable_url(config, secret, subscription.id),
-                             score=subscription.bounce_score)
+    subscription, why_not = _signed_subscription(db, secret, recipient)
+    if subscription is None:
+        members = [address for address in sorted(report.permanent)[:MAX_NAMED]
+                   if member_by_address(db, address) is not None]
+        if members:  # backscatter naming nobody of ours is of no interest to anyone
+            keep_for_moderators(db, control_id, why_not, members)
+        return
+    disabled = record_bounce(subscription, now, stale_after=timedelta(days=config.delivery.bounce_stale_days),
+                             threshold=config.delivery.bounce_threshold)
+    if disabled:
+        address = delivery_address(db, subscription.person_id)
+        if address:
+            queue_notice(db, config, to=address, name="bounce-disabled", purpose="bounce-notice",
+                         address=address, url=reenable_url(config, secret, subscription.id),
+                         score=subscription.bounce_score)

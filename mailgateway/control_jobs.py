@@ -13,8 +13,9 @@ from storage.db import Engine, Session, session_scope
 
 log = logging.getLogger(__name__)
 
-# handle(session, recipient, envelope sender, raw bytes), in the message's transaction.
-Handler = Callable[[Session, str, str, bytes], None]
+# handle(session, control message id, recipient, envelope sender, raw bytes), in the
+# message's transaction.
+Handler = Callable[[Session, int, str, str, bytes], None]
 
 
 def process_control_messages(engine: Engine, kind: str, handle: Handler, now: datetime, limit: int) -> int:
@@ -24,7 +25,7 @@ def process_control_messages(engine: Engine, kind: str, handle: Handler, now: da
     for control_id, recipient, envelope_from, raw in pending:
         try:
             with session_scope(engine) as db:
-                handle(db, recipient, envelope_from, raw)
+                handle(db, control_id, recipient, envelope_from, raw)
                 mark_processed(db, control_id, now)
         except Exception:
             log.exception("%s mail %s could not be handled; it is set aside", kind, control_id)

@@ -35,7 +35,7 @@ def process_requests(engine: Engine, config: Config, now: datetime | None = None
     """Handle the request mail waiting; returns how many were handled."""
     now = now or utcnow()
     secret = secret_key(config)
-    def handle(db: Session, recipient: str, envelope_from: str, raw: bytes) -> None:
+    def handle(db: Session, _control_id: int, recipient: str, envelope_from: str, raw: bytes) -> None:
         # Moderators' commands and confirmations first; the rest are member commands.
         if not handle_moderation_mail(db, config, secret, recipient, envelope_from, raw, now):
             handle_request(db, config, secret, raw, envelope_from, now)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from storage.models import ControlMessage, MemberRequest
 
@@ -21,6 +21,19 @@ def pending_control_messages(session: Session, kind: str, limit: int) -> list[tu
 
 def mark_processed(session: Session, control_id: int, now: datetime) -> None:
     session.execute(update(ControlMessage).where(ControlMessage.id == control_id).values(processed_at=now))
+
+
+def keep_for_moderators(session: Session, control_id: int, reason: str, failed_addresses: list[str]) -> None:
+    """Mark a bounce as not acted on, with why and the members' addresses it names."""
+    session.execute(update(ControlMessage).where(ControlMessage.id == control_id).values(
+        kept_reason=reason[:200], failed_addresses=" ".join(failed_addresses)[:4000]))
+
+
+def kept_bounces(session: Session, limit: int = 100) -> list[ControlMessage]:
+    """The bounces kept for moderators (never counted), newest first."""
+    return list(session.scalars(select(ControlMessage).where(
+        ControlMessage.kind == "bounces", ControlMessage.kept_reason != "")
+        .options(defer(ControlMessage.raw)).order_by(ControlMessage.id.desc()).limit(limit)))
 
 
 def add_member_request(session: Session, address: str, command: str, argument: str) -> MemberRequest:

@@ -1,6 +1,7 @@
 """Bounces to the VERP address count against the subscription the address names; past the
 threshold the subscription is disabled and the member told, with a link that re-enables it.
-Delays and DMARC-policy rejections do not count."""
+Delays and DMARC-policy rejections do not count. Forged bounces (to the plain address, or to
+a VERP address with a wrong signature) never count: they are kept for moderators to see."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from delivery_support import text_parts
 from mailfactory import make_mail
 from mailgateway.bounces import process_bounces
 from mailgateway.delivery import deliver_due
-from storage.models import utcnow
+from storage.models import Role, utcnow
+from webtools import sign_in, text_of
 
 
 def dsn(recipient: str, status: str = "5.1.1", action: str = "failed",
@@ -119,12 +121,24 @@ def test_dmarc_policy_rejections_and_delays_do_not_count(bouncing):
     assert bouncing.subscription(bouncing.bob).bounce_score == 0
 
 
-def test_a_bounce_to_the_plain_address_is_matched_by_the_failed_address(bouncing):
-    bounce(bouncing, dsn("chloe@example.org"), to="forum-bounces@example.org")
-    assert bouncing.subscription(bouncing.chloe).bounce_score == 1
-
-
-def test_a_forged_verp_token_disables_nobody(bouncing):
+@pytest.mark.parametrize("delivery_settings", [{"bounce_threshold": 2}], indirect=True)
+def test_forged_bounces_never_count_and_are_kept_for_moderators(bouncing):
+    # One forged bounce a day, to the plain address and to a VERP address with a wrong
+    # signature, naming members: past the threshold, yet nobody is disabled.
     forged = f"forum-bounces+s{bouncing.chloe}.aaaaaaaaaa@example.org"
-    bounce(bouncing, dsn("someone@elsewhere.example"), to=forged)
-    assert bouncing.subscription(bouncing.chloe).bounce_score == 0
+    for day in range(3):
+        bounce(bouncing, dsn("chloe@example.org"), to="forum-bounces@example.org", days=day)
+        bounce(bouncing, dsn("bob@example.org"), to=forged, days=day)
+    for subscription in (bouncing.bob, bouncing.chloe):
+        assert bouncing.subscription(subscription).bounce_score == 0
+        assert bouncing.subscription(subscription).disabled_at is None
+    # A moderator sees them, with why they did not count; backscatter naming no member is not kept.
+    bounce(bouncing, dsn("nobody@elsewhere.example"), to="forum-bounces@example.org")
+    bouncing.member("modo@example.org", "Modo", role=Role.MODERATOR)
+    client = create_app(bouncing.config, bouncing.engine).test_client()
+    sign_in(client, bouncing.gateway.instance, bouncing.sink, "modo@example.org")
+    page = text_of(client.get("/moderation/bounces"))
+    assert page.count("chloe@example.org") == 3 and page.count("bob@example.org") == 3
+    assert "nobody@elsewhere.example" not in page
+    assert page.count("adresse de retour dont la signature est fausse") == 3
+    assert page.count("envoyé à l'adresse des retours sans marque") == 3

@@ -54,6 +54,10 @@ class ControlMessage(Base):
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # A bounce that was not acted on (not to a signed VERP address) but names members: why,
+    # and their addresses, for moderators to see. Empty for everything else.
+    kept_reason: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    failed_addresses: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class OutboundMessage(Base):

@@ -15,8 +15,12 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table('control_messages', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('kept_reason', sa.String(length=200), server_default='', nullable=False))
+        batch_op.add_column(sa.Column('failed_addresses', sa.Text(), server_default='', nullable=False))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('control_messages', schema=None) as batch_op:
+        batch_op.drop_column('failed_addresses')
+        batch_op.drop_column('kept_reason')
