@@ -1,4 +1,9 @@
-"""Error pages (400, 403, 404, 405, 500) in the reader's language."""
+"""Error pages (400, 403, 404, 405, 500, 503) in the reader's language.
+
+When the storage is what failed (the database unreachable or restarting, the disk full),
+the answer is 503 with a page saying the archive is briefly unavailable, and a Retry-After:
+nothing is wrong with the page asked for, and it comes back by itself.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,9 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from archive_web.csrf import CSRFError
+from storage.db import is_outage
+
+RETRY_AFTER_SECONDS = 30
 
 log = logging.getLogger("relais.web")
 
@@ -27,6 +35,10 @@ def _titles() -> dict[int, tuple[str, str]]:
         500: (_("Something went wrong on our side"),
               _("The page could not be shown because of an error in the forum. Nothing you did "
                 "caused it; please try again in a moment.")),
+        503: (_("The archive is briefly unavailable"),
+              _("The forum cannot reach its storage for a moment. Nothing is lost: mail sent to the "
+                "forum is kept by the sending servers and delivered when it is back. Please try again "
+                "in a minute.")),
     }
 
 
@@ -50,6 +62,11 @@ def register_error_pages(app: Flask) -> None:
         return render_error(error.code if error.code in _titles() else 400)
 
     @app.errorhandler(InternalServerError)
-    def server_error(error: InternalServerError) -> tuple[str, int]:
-        log.error("error serving a page", exc_info=error.original_exception or error)
+    def server_error(error: InternalServerError) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
+        cause = error.original_exception or error
+        if is_outage(cause):
+            log.warning("storage unavailable while serving a page: %s", cause)
+            page, code = render_error(503)
+            return page, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        log.error("error serving a page", exc_info=cause)
         return render_error(500)

@@ -41,6 +41,7 @@ class ShownMessage:
     subject: str | None  # shown when it says more than the topic's title
     body: RenderedBody
     attachments: tuple[ParsedAttachment, ...]
+    unreadable: bool = False  # set aside by the indexing job: its content is not shown
 
 
 def _shown(entry: ThreadEntry, topic_subject: str, mode: str, with_address: bool,
@@ -58,7 +59,8 @@ def _shown(entry: ThreadEntry, topic_subject: str, mode: str, with_address: bool
         iso=m.date.isoformat(), when=when(m.date), parent_id=entry.parent.id if entry.parent else None,
         parent_author=(entry.parent.from_name or earlier) if entry.parent else None,
         subject=m.subject if m.subject and not m.subject.endswith(topic_subject) else None,
-        body=render_body(m.raw, m.text, mode, hidden), attachments=attachments)
+        body=render_body(m.raw, m.text, mode, hidden), attachments=attachments,
+        unreadable=m.unreadable_reason is not None)
 
 
 @lru_cache(maxsize=4096)

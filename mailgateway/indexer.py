@@ -8,16 +8,24 @@ it in one Whoosh commit. The database, not an in-memory queue, is what it reads 
 message stored by the gateway's writer process, a topic a moderator changed, what a crash
 left half-done and what `relais reindex` hands back are all found the same way, and a
 busy minute becomes one large batch instead of many small commits.
+
+No message stops the others: a body that cannot be read (see mailgateway.body), a document
+the index refuses or a body the database refuses is *set aside* (marked with why, logged,
+listed for moderators) and the batch goes on. A failure of the storage itself (database
+unreachable, disk full) is not the message's fault: the batch goes back to the queue and
+the next run, two seconds later, tries again, so that indexing resumes by itself after an
+outage.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from datetime import datetime
 
-from mailgateway.body import extract_body
+from mailgateway.body import MessageBody, extract_body
 from storage.config import Config
-from storage.db import Engine, session_scope
+from storage.db import Engine, Session, is_outage, session_scope
 from storage.messages import record_body
 from storage.models import utcnow
 from storage.search_feed import (
@@ -34,6 +42,8 @@ from storage.search_queue import (
     mark_for_reindex,
     mark_indexed_since,
     release_claims,
+    set_aside,
+    unreadable_among,
 )
 from storage.search_index import MessageDocument, SearchIndex, build_generation
 
@@ -42,29 +52,97 @@ log = logging.getLogger(__name__)
 REBUILD_PAGE = 500
 
 
-def _documents(engine: Engine, sources: list[IndexSource],
-               record: bool) -> tuple[list[MessageDocument], dict[int, tuple[str, list]]]:
+Read = dict[int, tuple[str, list[tuple[str, str, int, int]]]]
+
+
+def _documents(engine: Engine, sources: list[IndexSource]) -> tuple[list[MessageDocument], Read, dict[int, str]]:
     """Documents for these messages; bodies not read yet are read from the raw bytes
-    (returned too, so that the caller can record them)."""
+    (returned too, so that the caller can record them), and those that cannot be read
+    are returned apart with why (their document has no body)."""
     pks = [s.message_pk for s in sources]
-    unread = [s.message_pk for s in sources if s.text is None]
     with session_scope(engine, readonly=True) as db:
+        known = unreadable_among(db, pks)  # set aside before: never read again
+        unread = [s.message_pk for s in sources if s.text is None and s.message_pk not in known]
         names = attachment_names(db, sorted(set(pks) - set(unread)))
         raws = raw_messages(db, unread) if unread else {}
-    bodies = {pk: extract_body(raw) for pk, raw in raws.items()}
-    read: dict[int, tuple[str, list]] = {}
+    bodies: dict[int, MessageBody] = {pk: extract_body(raw) for pk, raw in raws.items()}
+    read: Read = {}
+    unreadable: dict[int, str] = {}
     documents = []
     for source in sources:
-        if source.message_pk in bodies:
-            body = bodies[source.message_pk]
+        body = bodies.get(source.message_pk)
+        if body is not None and body.unreadable:
+            unreadable[source.message_pk] = body.unreadable
+            text, files = "", []
+        elif body is not None:
             text, files = body.text, [a.filename for a in body.attachments]
-            if record:
-                read[source.message_pk] = (body.text, [(a.filename, a.content_type, a.size, a.part_index)
-                                                       for a in body.attachments])
+            read[source.message_pk] = (body.text, [(a.filename, a.content_type, a.size, a.part_index)
+                                                   for a in body.attachments])
         else:
             text, files = source.text or "", names.get(source.message_pk, [])
         documents.append(message_document(source, text, files))
-    return documents, read
+    return documents, read, unreadable
+
+
+def _write(search: SearchIndex, documents: list[MessageDocument], unreadable: dict[int, str]) -> str:
+    """Write the batch in one commit; if the index refuses it for a reason other than the
+    storage, write each document alone and set aside those it refuses."""
+    try:
+        return search.write(documents)
+    except Exception as error:
+        if is_outage(error):
+            raise
+        log.warning("the search index refused a batch (%r): writing it one message at a time", error)
+    generation = search.generation()
+    for document in documents:
+        try:
+            generation = search.write([document])
+        except Exception as error:
+            if is_outage(error):
+                raise
+            unreadable[document.message_pk] = f"the search index refused it ({type(error).__name__})"
+    return generation
+
+
+def _record(engine: Engine, pks: list[int], read: Read, unreadable: dict[int, str]) -> None:
+    """Record the bodies read, the messages set aside, and that the index has the batch."""
+    now = utcnow()
+    try:
+        with session_scope(engine) as db:
+            _record_in(db, pks, read, unreadable, now)
+        return
+    except Exception as error:
+        if is_outage(error):
+            raise
+        log.warning("the database refused a batch (%r): recording it one message at a time", error)
+    # A body the database refuses (PostgreSQL and a NUL byte, a value too long): each
+    # message in a transaction of its own, and the one refused is set aside.
+    for pk in pks:
+        try:
+            with session_scope(engine) as db:
+                _record_in(db, [pk], read, unreadable, now)
+        except Exception as error:
+            if is_outage(error):
+                raise
+            unreadable[pk] = f"its body could not be stored ({type(error).__name__})"
+            with session_scope(engine) as db:
+                set_aside(db, pk, unreadable[pk], now)
+
+
+def _record_in(db: Session, pks: list[int], read: Read, unreadable: dict[int, str], now: datetime) -> None:
+    for pk in pks:
+        if pk in read and pk not in unreadable:
+            text, attachments = read[pk]
+            record_body(db, pk, text, attachments, None)
+    finish_indexing(db, pks, now)
+    for pk in pks:
+        if pk in unreadable:
+            set_aside(db, pk, unreadable[pk], now)
+
+
+def _log_set_aside(unreadable: dict[int, str]) -> None:
+    for pk, reason in sorted(unreadable.items()):
+        log.warning("message %d set aside, it cannot be read: %s", pk, reason)
 
 
 def index_pending(engine: Engine, config: Config, search: SearchIndex) -> int:
@@ -76,15 +154,16 @@ def index_pending(engine: Engine, config: Config, search: SearchIndex) -> int:
     try:
         with session_scope(engine, readonly=True) as db:
             sources = index_sources(db, pks)
-        documents, read = _documents(engine, sources, record=True)
-        generation = search.write(documents)
-        with session_scope(engine) as db:
-            for pk, (text, attachments) in read.items():
-                record_body(db, pk, text, attachments, None)
-            finish_indexing(db, pks, utcnow())
+        documents, read, unreadable = _documents(engine, sources)
+        generation = _write(search, documents, unreadable)
+        _record(engine, pks, read, unreadable)
+        _log_set_aside(unreadable)
     except Exception:
-        with session_scope(engine) as db:
-            release_claims(db, pks)
+        try:
+            with session_scope(engine) as db:
+                release_claims(db, pks)
+        except Exception:  # the database is what failed: the next run releases them
+            log.debug("could not release claims now", exc_info=True)
         raise
     if search.generation() != generation:
         # `relais reindex` swapped in a new index while this batch went to the old one.
@@ -94,11 +173,14 @@ def index_pending(engine: Engine, config: Config, search: SearchIndex) -> int:
 
 
 def index_all_pending(engine: Engine, config: Config, search: SearchIndex | None = None) -> int:
-    """Run batches until nothing waits (at start-up, in tests and benchmarks)."""
+    """Run batches until nothing waits (the server's job every 2 s, at start-up, in tests
+    and benchmarks). What is claimed when it starts was left by a run that failed (this job
+    is the only one to claim): it goes back to the queue first."""
     own = search is None
     search = search or SearchIndex(config.index_dir, config.search.writer_memory_mb)
     total = 0
     try:
+        recover_interrupted(engine)
         while count := index_pending(engine, config, search):
             total += count
     finally:
@@ -113,6 +195,30 @@ def recover_interrupted(engine: Engine) -> int:
         return release_claims(db)
 
 
+class IndexingJob:
+    """The server's scheduled indexing run: during a storage outage it logs once that
+    indexing waits, and once that it resumed, instead of a traceback every 2 seconds."""
+
+    def __init__(self, engine: Engine, config: Config, search: SearchIndex) -> None:
+        self.engine, self.config, self.search = engine, config, search
+        self.waiting_since: str | None = None
+
+    def __call__(self) -> int:
+        try:
+            count = index_all_pending(self.engine, self.config, self.search)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            if self.waiting_since is None:
+                log.error("indexing waits for the storage to come back: %s", error)
+            self.waiting_since = str(error)
+            return 0
+        if self.waiting_since is not None:
+            log.warning("storage is back: indexing resumed")
+            self.waiting_since = None
+        return count
+
+
 def _all_documents(engine: Engine) -> Iterator[MessageDocument]:
     after = 0
     while True:
@@ -120,7 +226,7 @@ def _all_documents(engine: Engine) -> Iterator[MessageDocument]:
             sources = sources_after(db, after, REBUILD_PAGE)
         if not sources:
             return
-        documents, _ = _documents(engine, sources, record=False)
+        documents, _, _ = _documents(engine, sources)
         yield from documents
         after = sources[-1].message_pk
 

@@ -1,4 +1,9 @@
-"""`relais serve`: the SMTP gateway, the web archive and the scheduler in one process."""
+"""`relais serve`: the SMTP gateway, the web archive and the scheduler in one process.
+
+It starts even when the storage is unavailable (a full disk, the database unreachable):
+then it says so, answers mail 451 and pages 503, and tries to bring the storage up again
+every few seconds until it can; no part needs a restart after an outage.
+"""
 
 from __future__ import annotations
 
@@ -16,21 +21,42 @@ from mailgateway.commands_moderation import process_command_mails
 from mailgateway.delivery import deliver_due
 from mailgateway.digest import send_digests
 from mailgateway.fanout import deliver_posts
-from mailgateway.indexer import index_all_pending, recover_interrupted
+from mailgateway.indexer import IndexingJob
 from mailgateway.reporting import send_periodic_report
 from mailgateway.requests import process_requests
 from mailgateway.server import start_gateway
 from storage.config import Config, secret_key
-from storage.instance import initialise
+from storage.db import Engine
+from storage.instance import outage_text, prepare, start_instance
 from storage.search_index import SearchIndex
 
 log = logging.getLogger("relais")
+
+STORAGE_RETRY_SECONDS = 5
+
+
+class StorageRecovery:
+    """The scheduled job of a server started degraded: prepares the storage again until it
+    succeeds, then says so and unschedules itself."""
+
+    def __init__(self, engine: Engine, config: Config, scheduler: BackgroundScheduler) -> None:
+        self.engine, self.config, self.scheduler = engine, config, scheduler
+
+    def __call__(self) -> None:
+        try:
+            prepare(self.engine, self.config)
+        except Exception as error:
+            log.debug("storage still unavailable: %s", outage_text(error))
+            return
+        print("Relais: storage is back, no longer degraded.", flush=True)
+        log.warning("storage is back: Relais is no longer degraded")
+        self.scheduler.remove_job("storage-recovery")
 
 
 def serve(config: Config, stop: threading.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT (or `stop` is set), then stop each part cleanly."""
     stop = stop or threading.Event()
-    engine = initialise(config)
+    engine, degraded = start_instance(config)
     secret = secret_key(config)
 
     gateway = start_gateway(config, secret)
@@ -63,10 +89,13 @@ def serve(config: Config, stop: threading.Event | None = None) -> None:
     scheduler.add_job(send_digests, "cron", hour=config.delivery.digest_hour, args=[engine, config],
                       id="digest", max_instances=1, coalesce=True)
     # The one index writer: every 2 s it writes what waits, in batches. Also at once: what
-    # a crash left unindexed (or half-indexed) is picked up at start-up.
-    recover_interrupted(engine)
-    scheduler.add_job(index_all_pending, "interval", seconds=2, args=[engine, config, search], id="index",
+    # a crash or an outage left unindexed (or half-indexed) is picked up by each run.
+    scheduler.add_job(IndexingJob(engine, config, search), "interval", seconds=2, id="index",
                       max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc))
+    if degraded:
+        scheduler.add_job(StorageRecovery(engine, config, scheduler), "interval",
+                          seconds=STORAGE_RETRY_SECONDS, id="storage-recovery", max_instances=1,
+                          coalesce=True)
     scheduler.start()
 
     outgoing = (f"relay {config.delivery.relay_host}:{config.delivery.relay_port}"
@@ -74,6 +103,11 @@ def serve(config: Config, stop: threading.Event | None = None) -> None:
     print(f"Relais is running: SMTP on {config.smtp.host}:{gateway.port}, "
           f"web on http://{config.web.host}:{web.server_port}/, outgoing mail to {outgoing}",
           flush=True)
+    if degraded:
+        print(f"Relais is degraded: the storage is unavailable ({degraded}). Mail is answered 451 "
+              f"(senders retry) and pages 503 until it is back; Relais checks every "
+              f"{STORAGE_RETRY_SECONDS} s and recovers by itself.", flush=True)
+        log.error("starting degraded, storage unavailable: %s", degraded)
 
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):

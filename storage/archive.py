@@ -123,6 +123,7 @@ class ThreadMessage:
     text: str | None
     raw: bytes
     indexed_at: datetime | None
+    unreadable_reason: str | None  # set aside by the indexing job: shown as unreadable
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,14 @@ from pathlib import Path
 
 from whoosh import index
 from whoosh.codec.whoosh3 import W3PerDocReader
+from whoosh.filedb.filestore import FileStorage
+from whoosh.index import LockError
+from whoosh.writing import IndexWriter
 from whoosh.fields import BOOLEAN, DATETIME, ID, NUMERIC, TEXT, Schema
 from whoosh.query import Query
 from whoosh.searching import Searcher
 
+from storage.db import StorageUnavailable
 from storage.search_analysis import (
     RESOLUTION_ALIASES,
     STATUS_ALIASES,
@@ -160,7 +164,12 @@ def _write(ix: index.Index, documents: Iterable[MessageDocument], memory_mb: int
     else:
         # Another writer (a second server on the same index) holds the lock: wait for it.
         kwargs.update(timeout=WRITE_LOCK_WAIT_SECONDS, delay=0.05)
-    writer = ix.writer(**kwargs)
+    folder = Path(ix.storage.folder)
+    try:
+        writer = ix.writer(**kwargs)
+    except LockError:
+        raise StorageUnavailable("the search index is locked by another writer") from None
+    before = set(os.listdir(folder))
     count = 0
     try:
         for doc in documents:
@@ -171,11 +180,41 @@ def _write(ix: index.Index, documents: Iterable[MessageDocument], memory_mb: int
             count += 1
             if progress is not None:
                 progress(1)
+        writer.commit()
     except BaseException:
-        writer.cancel()
+        _abandon(writer, folder, before)
         raise
-    writer.commit()
     return count
+
+
+def _abandon(writer: IndexWriter, folder: Path, before: set[str]) -> None:
+    """After a failed write (a full disk, most often): release the lock and remove every
+    file the write left that the index does not use, so that a failing commit every two
+    seconds cannot fill the space freed for the database."""
+    try:
+        writer.cancel()
+    except Exception:  # cancelling writes too and may fail the same way: release the lock
+        lock = getattr(writer, "writelock", None)
+        if lock is not None:
+            try:
+                lock.release()
+            except Exception:
+                pass
+    storage = FileStorage(str(folder))
+    name = index._DEF_INDEX_NAME
+    try:
+        toc = index.TOC.read(storage, name)
+        keep = {f"_{name}_{toc.generation}.toc"} | {seg.segment_id() for seg in toc.segments}
+    except Exception:  # no readable table of contents: keep what was there before
+        keep = set()
+    for leftover in set(os.listdir(folder)) - before:
+        if leftover in keep or leftover.split(".")[0] in keep or leftover.endswith("WRITELOCK"):
+            continue
+        path = folder / leftover
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def build_generation(index_dir: Path, documents: Iterable[MessageDocument], memory_mb: int = 128,

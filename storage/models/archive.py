@@ -88,6 +88,9 @@ class Message(Base):
     # Set once the body is read and the search index has the message; NULL rows are
     # picked up by the indexing job, after a crash too.
     indexed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Why the body could not be read (too deep, unparsable…): the indexing job set the
+    # message aside instead of retrying it; moderators see the list. NULL for readable mail.
+    unreadable_reason: Mapped[str | None] = mapped_column(String(500), index=True)
 
     topic: Mapped[Topic] = relationship(back_populates="messages")
     parent: Mapped[Message | None] = relationship(remote_side=[id])

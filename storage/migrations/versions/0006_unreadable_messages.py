@@ -15,8 +15,12 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table('messages') as batch:
+        batch.add_column(sa.Column('unreadable_reason', sa.String(length=500), nullable=True))
+        batch.create_index('ix_messages_unreadable_reason', ['unreadable_reason'])
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('messages') as batch:
+        batch.drop_index('ix_messages_unreadable_reason')
+        batch.drop_column('unreadable_reason')
