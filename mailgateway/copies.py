@@ -8,6 +8,10 @@ signed (multipart/signed) or encrypted message is wrapped rather than altered in
 footer goes into the body's text parts (both parts of a multipart/alternative), never into a
 text attachment; a part already 8-bit/7-bit UTF-8 or ASCII keeps its bytes and the footer is
 appended, any other part is re-encoded as UTF-8 quoted-printable.
+
+Whatever came in, a copy is valid mail (mailgateway.copy_headers, mailgateway.copy_parts):
+headers folded and ASCII, no line over 998 octets, every part in a transfer encoding that
+travels. A post that still cannot be made so raises CopyError (the fan-out holds it).
 """
 
 from __future__ import annotations
@@ -21,15 +25,18 @@ import re
 import secrets
 from dataclasses import dataclass
 from email.generator import BytesGenerator
+from email.headerregistry import Address
 from email.message import Message
 
 from mailgateway.addresses import topic_address
+from mailgateway.copy_headers import MAX_LINE, fold, header_text, set_header, unfolded
+from mailgateway.copy_parts import CopyError, repair, transport_problem
 from mailgateway.listheaders import (
     account_url,
-    encode_header_text,
     list_headers,
     list_unsubscribe,
     topic_url,
+    unsubscribe_url,
 )
 from mailgateway.notices import render_mail
 from mailgateway.parse import decode_header_value
@@ -86,7 +93,7 @@ class CopyTemplate:
             if isinstance(segment, bytes):
                 out.append(segment)
             elif segment == self.unsubscribe_hole:
-                out.append(list_unsubscribe(config, unsubscribe_url).encode("ascii"))
+                out.append(list_unsubscribe(config, unsubscribe_url).replace(", ", ",\r\n ").encode("ascii"))
             else:
                 out.append(self.footers[segment].fill(self.placeholder, unsubscribe_url))
         return b"".join(out)
@@ -117,13 +124,6 @@ def body_parts(part: Message) -> list[Message] | None:
     return []
 
 
-def _set_header(msg: Message, name: str, value: str) -> None:
-    if name in msg:
-        msg.replace_header(name, value)
-    else:
-        msg[name] = value
-
-
 def _part_text(part: Message) -> str:
     payload = part.get_payload(decode=True) or b""
     for charset in (part.get_content_charset(), "utf-8", "cp1252"):
@@ -133,6 +133,19 @@ def _part_text(part: Message) -> str:
             except (LookupError, UnicodeDecodeError):
                 continue
     return payload.decode("latin-1")
+
+
+def _travels_as_utf8(body: bytes) -> bool:
+    """Bytes that may be sent as they are: UTF-8 text, short lines, no NUL nor bare CR."""
+    if b"\x00" in body or b"\r" in body.replace(b"\r\n", b""):
+        return False
+    if any(len(line) > MAX_LINE for line in body.split(b"\r\n")):
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _html_split(body: bytes | str) -> int:
@@ -147,8 +160,8 @@ def _footer_for(part: Message, footer_text: str, footer_html: str) -> _Footer:
     cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     charset = (part.get_content_charset() or "us-ascii").lower()
     footer = footer_html if html else footer_text
-    if cte in _PASS_THROUGH_CTE and charset in _PASS_THROUGH_CHARSETS:
-        body = _crlf(part.get_payload(decode=True) or b"")
+    body = _crlf(part.get_payload(decode=True) or b"")
+    if cte in _PASS_THROUGH_CTE and charset in _PASS_THROUGH_CHARSETS and _travels_as_utf8(body):
         cut = _html_split(body) if html else len(body)
         head, tail = body[:cut], body[cut:]
         if head and not head.endswith(b"\r\n"):
@@ -201,26 +214,43 @@ def _author_display(config: Config, post: PostFacts) -> str:
     return f"{who} via {config.forum.name}"
 
 
+def _mailbox(name: str, address: str) -> str:
+    return str(Address(display_name=header_text(name), addr_spec=address))
+
+
 def _rewrite_headers(config: Config, secret: str, msg: Message, post: PostFacts) -> None:
     for name in REMOVED_HEADERS:
         del msg[name]
     tag = config.delivery.subject_tag
     if tag and tag.casefold() not in post.subject.casefold():
-        _set_header(msg, "Subject", encode_header_text(f"{tag} {post.subject}".strip()))
+        set_header(msg, "Subject", f"{tag} {post.subject}".strip())
     if config.delivery.from_rewrite == "always":
-        _set_header(msg, "From", email.utils.formataddr((_author_display(config, post), config.forum.address),
-                                                        charset="utf-8"))
+        set_header(msg, "From", _mailbox(_author_display(config, post), config.forum.address))
         if post.from_address:
             # "Reply" goes to the forum; the author stays reachable privately from Cc.
-            cc = decode_header_value(str(msg.get("Cc", "")))
-            if post.from_address.lower() not in cc.lower():
-                _set_header(msg, "Cc", f"{msg['Cc']}, {post.from_address}" if msg.get("Cc") else post.from_address)
-    _set_header(msg, "Reply-To", email.utils.formataddr(
-        (config.forum.name, topic_address(config, secret, post.topic_id)), charset="utf-8"))
+            cc = unfolded(str(msg.get("Cc", "")))
+            if post.from_address.lower() not in decode_header_value(cc).lower():
+                written = fold("Cc", f"{cc}, {post.from_address}" if cc else post.from_address)
+                set_header(msg, "Cc", f"{cc}, {post.from_address}" if written else post.from_address)
+    set_header(msg, "Reply-To", _mailbox(config.forum.name, topic_address(config, secret, post.topic_id)))
     for name, value in list_headers(config, post.topic_id):
-        msg[name] = value
+        set_header(msg, name, value)
     if post.category:
-        msg[CATEGORY_HEADER] = encode_header_text(post.category)
+        set_header(msg, CATEGORY_HEADER, post.category)
+    _ensure_origin(config, msg, post)
+
+
+def _ensure_origin(config: Config, msg: Message, post: PostFacts) -> None:
+    """RFC 5322 3.6: a message has one Date and one From; a post without them gets the
+    date it was stored with and its author."""
+    try:
+        dated = email.utils.parsedate_to_datetime(str(msg["Date"])) is not None if "Date" in msg else False
+    except (TypeError, ValueError, IndexError):
+        dated = False
+    if not dated:
+        set_header(msg, "Date", email.utils.format_datetime(post.date))
+    if "From" not in msg:
+        set_header(msg, "From", _mailbox(_author_display(config, post), config.forum.address))
 
 
 def build_copy_template(config: Config, secret: str, post: PostFacts) -> CopyTemplate:
@@ -234,6 +264,7 @@ def build_copy_template(config: Config, secret: str, post: PostFacts) -> CopyTem
     footer_html = render_mail(config, f"footer.{language}.html", **context)
 
     msg = email.message_from_bytes(post.raw, policy=email.policy.compat32)
+    repair(msg)  # before anything reads its structure
     _rewrite_headers(config, secret, msg, post)
     unsubscribe_hole = f"{marker}U"
     msg["List-Unsubscribe"] = unsubscribe_hole
@@ -251,9 +282,14 @@ def build_copy_template(config: Config, secret: str, post: PostFacts) -> CopyTem
     for index, part in enumerate(bodies or []):
         footers[f"{marker}{index}"] = _footer_for(part, footer_text, footer_html)
         part.set_payload(f"{marker}{index}")
+    repair(msg)  # the headers and parts changed above, made fit to be sent in turn
 
     out = io.BytesIO()
     BytesGenerator(out, mangle_from_=False, maxheaderlen=0).flatten(msg, linesep="\r\n")
     pieces = re.split(f"({re.escape(marker)}[U0-9]+)".encode("ascii"), out.getvalue())
     segments = tuple(p.decode("ascii") if i % 2 else p for i, p in enumerate(pieces))
-    return CopyTemplate(segments, footers, unsubscribe_hole, placeholder)
+    template = CopyTemplate(segments, footers, unsubscribe_hole, placeholder)
+    problem = transport_problem(template.render(config, unsubscribe_url(config, secret, 0)))
+    if problem:
+        raise CopyError(f"its copies would not be valid mail: {problem}")
+    return template

@@ -3,26 +3,32 @@ builds every copy at send time (footer, List-* headers, VERP envelope, DKIM) and
 over one reused relay connection, recording each copy's outcome.
 
 Scheduled job, never on the SMTP path: the gateway only recorded that the post is to be
-distributed. Outcomes are recorded every few hundred copies in short transactions, so the
-gateway's writer is never kept waiting; a crash between a send and its record re-sends at
-most those few copies, and a restart resumes with what is still pending.
+distributed. Outcomes are recorded every RECORD_EVERY copies in short transactions, and
+always before the next copies are chosen, so that no copy is sent twice without a crash; a
+crash (or a database outage that outlasts the recorder's retries) between a send and its
+record re-sends at most those RECORD_EVERY copies, whatever the list size. A failure of the
+relay itself stops the round and pauses sending with backoff (mailgateway.delivery).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime
 
 from mailgateway.addresses import verp_address
 from mailgateway.copies import CopyTemplate, build_copy_template
-from mailgateway.delivery import DeliveryRound, record_failure
+from mailgateway.copy_parts import CopyError
+from mailgateway.delivery import DeliveryRound, record_failure, record_relay_state, relay_paused
 from mailgateway.listheaders import unsubscribe_url
 from mailgateway.relay import Failure, Outbox
+from mailgateway.unsendable import set_aside
 from storage.config import Config, secret_key
 from storage.db import Engine, session_scope
 from storage.fanout import (
     DueCopy,
+    PostFacts,
     add_deliveries,
     due_copies,
     mark_copies_sent,
@@ -35,8 +41,12 @@ from storage.models import Delivery, utcnow
 log = logging.getLogger(__name__)
 
 BATCH = 1000
-RECORD_EVERY = 250
+# The most copies sent and not yet recorded: what a crash can make go out twice.
+RECORD_EVERY = 25
 RECORD_SECONDS = 1.0
+# A failed record (the database briefly away) is tried again after these waits before the
+# round gives up: a short outage costs no duplicate.
+RECORD_RETRIES = (0.5, 1, 2, 4, 8, 16)
 
 
 def expand_fanouts(engine: Engine, config: Config, now: datetime | None = None, limit: int = 50) -> int:
@@ -62,6 +72,7 @@ class _Recorder:
         self.engine, self.config, self.now, self.result = engine, config, now, result
         self.sent: list[int] = []
         self.failed: list[tuple[int, Failure]] = []
+        self.relay_failure: Failure | None = None
         self.since = time.monotonic()
 
     def add(self, copy_id: int, failure: Failure | None) -> None:
@@ -69,67 +80,104 @@ class _Recorder:
             self.sent.append(copy_id)
         else:
             self.failed.append((copy_id, failure))
+            if failure.relay_wide:
+                self.relay_failure = failure
         if len(self.sent) + len(self.failed) >= RECORD_EVERY or time.monotonic() - self.since > RECORD_SECONDS:
             self.flush()
 
-    def flush(self) -> None:
-        if self.sent or self.failed:
-            with session_scope(self.engine) as db:
-                mark_copies_sent(db, self.sent, self.now)
-                for copy_id, failure in self.failed:
-                    row = db.get(Delivery, copy_id)
-                    if row is not None:
-                        record_failure(db, self.config, row, failure, self.now, self.result)
+    def flush(self, *, last: bool = False) -> None:
+        if self.sent or self.failed or last:
+            for wait in (*RECORD_RETRIES, None):
+                try:
+                    self._write(last)
+                    break
+                except Exception:
+                    if wait is None:
+                        raise
+                    log.warning("cannot record the copies sent; trying again in %s s", wait, exc_info=True)
+                    threading.Event().wait(wait)
             self.result.sent += len(self.sent)
         self.sent, self.failed, self.since = [], [], time.monotonic()
 
+    def _write(self, last: bool) -> None:
+        counted = DeliveryRound()  # added to the round's only once the transaction commits
+        with session_scope(self.engine) as db:
+            mark_copies_sent(db, self.sent, self.now)
+            for copy_id, failure in self.failed:
+                row = db.get(Delivery, copy_id)
+                if row is not None:
+                    record_failure(db, self.config, row, failure, self.now, counted)
+            if last:
+                record_relay_state(db, self.config, self.relay_failure,
+                                   accepted=self.result.sent + len(self.sent) > 0, now=self.now)
+        self.result.deferred += counted.deferred
+        self.result.failed += counted.failed
 
-def _templates(engine: Engine, config: Config, secret: str, message_pks: set[int]) -> dict[int, CopyTemplate | Failure]:
+
+def _templates(engine: Engine, config: Config, secret: str, message_pks: set[int],
+               now: datetime) -> dict[int, CopyTemplate | None]:
+    """Each post's copy template; None for a post that cannot be sent, set aside at once
+    (its copies failed together, the post held for the moderators, its author told)."""
     with session_scope(engine, readonly=True) as db:
         posts = {pk: post_facts(db, pk) for pk in message_pks}
-    built: dict[int, CopyTemplate | Failure] = {}
+    built: dict[int, CopyTemplate | None] = {}
     for pk, post in posts.items():
-        if post is None:
-            built[pk] = Failure("the post is no longer stored", permanent=True)
-            continue
-        try:
-            built[pk] = build_copy_template(config, secret, post)
-        except Exception as error:  # one unbuildable post must not block the queue
-            log.exception("cannot build the copies of message %s", pk)
-            built[pk] = Failure(f"cannot build the copy: {type(error).__name__}: {error}", permanent=True)
+        reason = _unbuildable(config, secret, post, built, pk)
+        if reason is not None:
+            with session_scope(engine) as db:
+                set_aside(db, config, pk, post, reason, now)
+            built[pk] = None
     return built
 
 
+def _unbuildable(config: Config, secret: str, post: PostFacts | None, built: dict[int, CopyTemplate | None],
+                 pk: int) -> str | None:
+    if post is None:
+        return "the post is no longer stored"
+    try:
+        built[pk] = build_copy_template(config, secret, post)
+    except CopyError as error:
+        return str(error)
+    except Exception as error:  # one unbuildable post must not block the queue
+        log.exception("cannot build the copies of message %s", pk)
+        return f"its copies cannot be built ({type(error).__name__})"
+    return None
+
+
 def send_copies(engine: Engine, config: Config, now: datetime | None = None) -> DeliveryRound:
-    """Send every copy that is due, until none is left or the relay is down."""
+    """Send every copy that is due, until none is left or the relay fails (then sending
+    pauses with backoff: nothing is tried again before the pause ends)."""
     now = now or utcnow()
-    secret = secret_key(config)
     result = DeliveryRound()
-    templates: dict[int, CopyTemplate | Failure] = {}
+    if relay_paused(engine, config, now):
+        return result
+    secret = secret_key(config)
+    templates: dict[int, CopyTemplate | None] = {}
     outbox = Outbox(config)
     recorder = _Recorder(engine, config, now, result)
     try:
         while True:
+            recorder.flush()  # what was sent is recorded before the next copies are chosen
             with session_scope(engine, readonly=True) as db:
                 due: list[DueCopy] = due_copies(db, now, BATCH)
             if not due:
                 break
-            templates.update(_templates(engine, config, secret, {c.message_pk for c in due} - templates.keys()))
+            templates.update(_templates(engine, config, secret, {c.message_pk for c in due} - templates.keys(),
+                                        now))
             for copy in due:
                 template = templates[copy.message_pk]
-                if isinstance(template, Failure):
-                    recorder.add(copy.id, template)
-                    continue
+                if template is None:
+                    continue  # set aside: its copies are recorded as failed
                 raw = template.render(config, unsubscribe_url(config, secret, copy.subscription_id))
                 recorder.add(copy.id, outbox.send(verp_address(config, secret, copy.subscription_id),
                                                   copy.recipient, raw))
                 if outbox.relay_down:
-                    return result  # the rest waits for the next round
+                    return result  # the rest waits for the end of the pause
             if len(due) < BATCH:
                 break
     finally:
         outbox.close()
-        recorder.flush()
+        recorder.flush(last=True)
     return result
 
 

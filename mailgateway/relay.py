@@ -45,6 +45,9 @@ def dkim_sign(config: Config, raw: bytes) -> bytes:
 class Failure:
     error: str
     permanent: bool
+    # The relay itself failed (unreachable, 421, 4xx to MAIL or DATA), not this copy:
+    # the round stops and sending pauses with backoff.
+    relay_wide: bool = False
 
 
 class Outbox:
@@ -60,7 +63,7 @@ class Outbox:
         return bool(self.config.delivery.relay_host)
 
     def send(self, envelope_from: str, recipient: str, raw: bytes) -> Failure | None:
-        """Send one copy; None when it was accepted. A failure to reach the relay marks
+        """Send one copy; None when it was accepted. A failure of the relay itself marks
         the outbox `relay_down`, so that the round stops instead of trying every copy."""
         raw = dkim_sign(self.config, raw)
         try:
@@ -69,19 +72,27 @@ class Outbox:
             else:
                 self._spool(envelope_from, recipient, raw)
         except smtplib.SMTPRecipientsRefused as refused:
+            # This address only (smtplib has reset the transaction): the round goes on.
             code, text = next(iter(refused.recipients.values()))
             return Failure(f"{code} {text.decode(errors='replace')}", 500 <= code < 600)
         except smtplib.SMTPResponseException as error:
+            text = f"{error.smtp_code} {error.smtp_error.decode(errors='replace')}"
+            if 500 <= error.smtp_code < 600:
+                return Failure(text, True)  # this copy refused for good; the connection goes on
+            # "Try later" to MAIL or DATA, or 421: the relay is busy or failing, whatever
+            # the copy. Stop here rather than open one connection per copy.
             self._drop_connection()
-            return Failure(f"{error.smtp_code} {error.smtp_error.decode(errors='replace')}",
-                           500 <= error.smtp_code < 600)
+            self.relay_down = True
+            return Failure(text, False, relay_wide=True)
         except (OSError, smtplib.SMTPException) as error:
             self._drop_connection()
             self.relay_down = self.uses_relay
-            return Failure(f"{type(error).__name__}: {error}", False)
+            return Failure(f"{type(error).__name__}: {error}", False, relay_wide=self.uses_relay)
         return None
 
     def _relay(self, envelope_from: str, recipient: str, raw: bytes) -> None:
+        if self.smtp is not None and self.smtp.sock is None:
+            self.smtp = None  # smtplib closed it (a 421 or a failed reset)
         if self.smtp is None:
             delivery = self.config.delivery
             self.smtp = smtplib.SMTP(delivery.relay_host, delivery.relay_port,
@@ -90,7 +101,9 @@ class Outbox:
             if self.smtp.has_extn("starttls") and delivery.relay_starttls:
                 self.smtp.starttls()
                 self.smtp.ehlo()
-        self.smtp.sendmail(envelope_from, [recipient], raw)
+        # RFC 6152: 8-bit content is announced, where the relay takes it.
+        options = ["BODY=8BITMIME"] if not raw.isascii() and self.smtp.has_extn("8bitmime") else []
+        self.smtp.sendmail(envelope_from, [recipient], raw, mail_options=options)
 
     def _spool(self, envelope_from: str, recipient: str, raw: bytes) -> None:
         spool = self.config.spool_dir

@@ -130,6 +130,8 @@ class DueCopy:
 
 
 def due_copies(session: Session, now: datetime, limit: int) -> list[DueCopy]:
+    """The copies to send now, oldest first. The caller records the outcome of those it
+    sent before asking again: a copy still pending is chosen again."""
     return [DueCopy(*r) for r in session.execute(
         select(Delivery.id, Delivery.message_pk, Delivery.subscription_id, Delivery.recipient)
         .where(Delivery.status == OutboundStatus.PENDING, Delivery.next_attempt_at <= now)
@@ -141,6 +143,14 @@ def mark_copies_sent(session: Session, ids: list[int], now: datetime) -> None:
         session.execute(update(_deliveries).where(_deliveries.c.id.in_(ids)).values(
             status=OutboundStatus.SENT.value, sent_at=now, attempts=_deliveries.c.attempts + 1,
             last_error=""))
+
+
+def fail_copies_of(session: Session, message_pk: int, error: str, now: datetime) -> int:
+    """Record every pending copy of a post as failed at once (a post that cannot be sent)."""
+    result = session.execute(update(_deliveries).where(
+        _deliveries.c.message_pk == message_pk, _deliveries.c.status == OutboundStatus.PENDING.value).values(
+        status=OutboundStatus.FAILED.value, attempts=_deliveries.c.attempts + 1, last_error=error[:2000]))
+    return result.rowcount or 0
 
 
 @dataclass(frozen=True)
@@ -155,12 +165,14 @@ class PostFacts:
     from_address: str
     organisation: str
     category: str
+    message_id: str
+    date: datetime
 
 
 def post_facts(session: Session, message_pk: int) -> PostFacts | None:
     row = session.execute(
         select(Message.id, Message.raw, Message.topic_id, Message.subject, Message.from_name,
-               Message.from_address, Organisation.name, Category.name)
+               Message.from_address, Organisation.name, Category.name, Message.message_id, Message.date)
         .join(Topic, Topic.id == Message.topic_id)
         .outerjoin(Person, Person.id == Message.author_id)
         .outerjoin(Organisation, Organisation.id == Person.organisation_id)
@@ -168,7 +180,7 @@ def post_facts(session: Session, message_pk: int) -> PostFacts | None:
         .where(Message.id == message_pk)).first()
     if row is None:
         return None
-    return PostFacts(row[0], row[1], row[2], row[3], row[4], row[5], row[6] or "", row[7] or "")
+    return PostFacts(row[0], row[1], row[2], row[3], row[4], row[5], row[6] or "", row[7] or "", row[8], row[9])
 
 
 def delivery_counts(session: Session) -> dict[str, int]:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.fanout import delivery_counts
-from storage.models import Delivery, OutboundMessage, OutboundStatus
+from storage.models import Delivery, OutboundMessage, OutboundStatus, RelayPause
 
 
 def queue_mail(session: Session, *, envelope_from: str, recipient: str, raw: bytes,
@@ -42,6 +42,36 @@ def mark_failed(row: OutboundMessage | Delivery, error: str, *, permanent: bool,
         return
     delay = retry_base * (2 ** min(row.attempts - 1, 12))
     row.next_attempt_at = min(now + delay, row.created_at + give_up_after)
+
+
+_PAUSE_ROW = 1
+MAX_PAUSE = timedelta(hours=1)
+
+
+def relay_paused_until(session: Session, now: datetime) -> datetime | None:
+    """When sending may start again, if the relay is paused at `now`."""
+    until = session.scalar(select(RelayPause.paused_until).where(RelayPause.id == _PAUSE_ROW))
+    return until if until is not None and until > now else None
+
+
+def pause_relay(session: Session, error: str, *, now: datetime, base: timedelta) -> datetime:
+    """Record a failure of the relay itself: sending pauses for `base`, doubled at each
+    failure in a row (at most an hour, or `base` if longer). Returns the end of the pause."""
+    pause = session.get(RelayPause, _PAUSE_ROW, with_for_update=True)
+    if pause is None:
+        pause = RelayPause(id=_PAUSE_ROW, failures=0)
+        session.add(pause)
+    pause.failures = (pause.failures or 0) + 1
+    pause.last_error = error[:2000]
+    pause.paused_until = now + min(base * (2 ** min(pause.failures - 1, 12)), max(base, MAX_PAUSE))
+    return pause.paused_until
+
+
+def relay_recovered(session: Session) -> None:
+    """The relay accepted mail again: the next failure starts a short pause."""
+    pause = session.get(RelayPause, _PAUSE_ROW)
+    if pause is not None and (pause.failures or pause.paused_until is not None):
+        pause.failures, pause.paused_until, pause.last_error = 0, None, ""
 
 
 def queue_counts(session: Session) -> dict[str, int]:

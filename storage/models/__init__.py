@@ -40,6 +40,7 @@ from storage.models.mailflow import (  # noqa: F401
     OutboundMessage,
     Fanout,
     Delivery,
+    RelayPause,
     MemberRequest,
 )
 from storage.models.web import (  # noqa: F401
@@ -85,6 +86,7 @@ __all__ = [
     "OutboundMessage",
     "Fanout",
     "Delivery",
+    "RelayPause",
     "MemberRequest",
     "SignInLink",
     "RateLimitHit",

@@ -112,6 +112,19 @@ class Delivery(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
 
 
+class RelayPause(Base):
+    """The relay's state, shared by both delivery workers: after a failure of the relay
+    itself (unreachable, 421, 4xx to MAIL or DATA) nothing is sent until `paused_until`;
+    the pause doubles at each such failure in a row and ends at the first accepted mail."""
+
+    __tablename__ = "relay_pauses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
 class MemberRequest(Base):
     """A command mailed to <local>-request@ that waits for its confirmation round-trip.
 

@@ -15,8 +15,16 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table('relay_pauses',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('paused_until', sa.DateTime(), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_relay_pauses'))
+    )
+    # Its one row, written now so that two workers pausing at once never both insert it.
+    op.execute("INSERT INTO relay_pauses (id, failures, last_error) VALUES (1, 0, '')")
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table('relay_pauses')
