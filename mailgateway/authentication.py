@@ -9,6 +9,16 @@ Two proofs count, each aligned with the From domain:
   and removes forged copies of it), showing dkim=pass (header.d aligned) or dmarc=pass
   (header.from equal to the From domain). Headers of other authserv-ids are ignored.
 
+What a proof covers matters as much as the proof: headers added on top of a signed mail keep
+its signature valid. So the proof carries the header instances it covers (DKIM signs the
+bottom-most instances of the names in its h= tag), and the commands take their target only
+from those (mailgateway.command_targets). Authentication-Results vouch that a signature
+verified, not which headers it covered: for `dkim=pass`, the covered headers are read from
+the DKIM-Signature header of that domain (its h= tag is covered by its own signature), when
+exactly one such header is there or `header.b` names it; for `dmarc=pass` (perhaps by SPF
+alone), no header is taken as covered. The signature's b= value identifies the signed mail,
+so that it acts once however often it is replayed.
+
 DNS lookups happen here, so this never runs inside a database transaction (see the commands
 job); `dnsfunc` (dkimpy's interface: name, timeout → TXT record) lets tests provide the keys.
 """
@@ -21,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import dkim
+import dkim.util
 
 from mailgateway.parse import parse_message
 
@@ -30,10 +41,40 @@ DnsFunc = Callable[..., bytes | str | None]
 _COMMENT_RE = re.compile(r"\([^()]*\)")
 
 
+Header = tuple[str, str]  # (lower-case name, value)
+
+
 @dataclass(frozen=True)
 class Authenticity:
     authenticated: bool
     by: str  # "dkim d=…", "authentication-results …", or why not
+    covered: tuple[Header, ...] = ()  # the header instances the proof covers
+    signature: str = ""  # b= of the signature that authenticated the mail: the replay key
+
+
+@dataclass(frozen=True)
+class _Signature:
+    domain: str
+    covered: tuple[Header, ...]
+    b: str
+
+
+def _covered(headers: list[list[bytes]], tags: dict[bytes, bytes]) -> _Signature:
+    """What one DKIM-Signature covers: for each name of its h= tag, the bottom-most instance
+    not yet taken (RFC 6376 5.4.2), as dkimpy hashes them."""
+    names = [n.strip().lower() for n in tags.get(b"h", b"").split(b":") if n.strip()]
+    selected = dkim.select_headers([(n, v) for n, v in headers], names)
+    covered = tuple((n.decode("ascii", "replace").lower(), v.decode("utf-8", "replace").strip())
+                    for n, v in selected)
+    return _Signature(tags.get(b"d", b"").decode("ascii", "replace").lower(), covered,
+                      re.sub(r"\s+", "", tags.get(b"b", b"").decode("ascii", "replace")))
+
+
+def _signature_tags(value: bytes) -> dict[bytes, bytes] | None:
+    try:
+        return dkim.util.parse_tag_value(value)
+    except Exception:  # a malformed DKIM-Signature: it names nothing
+        return None
 
 
 def from_domain(address: str) -> str:
@@ -52,8 +93,8 @@ def aligned(signing_domain: str, author_domain: str) -> bool:
     return author_domain == signing_domain or author_domain.endswith("." + signing_domain)
 
 
-def dkim_domain(raw: bytes, author_domain: str, dnsfunc: DnsFunc | None = None) -> str | None:
-    """The d= of the first DKIM signature that verifies and is aligned with the From domain."""
+def dkim_signature(raw: bytes, author_domain: str, dnsfunc: DnsFunc | None = None) -> _Signature | None:
+    """The first DKIM signature that verifies and is aligned with the From domain."""
     verifier = dkim.DKIM(raw, logger=log)
     count = sum(1 for name, _ in verifier.headers if name.lower() == b"dkim-signature")
     for index in range(count):
@@ -69,7 +110,7 @@ def dkim_domain(raw: bytes, author_domain: str, dnsfunc: DnsFunc | None = None) 
         domain = fields.get(b"d", b"").decode("ascii", "replace").lower()
         # A body-length limit (l=) lets anyone append text below the signed part.
         if ok and b"l" not in fields and b"from" in verifier.include_headers and aligned(domain, author_domain):
-            return domain
+            return _covered(verifier.headers, fields)
     return None
 
 
@@ -101,12 +142,13 @@ def _results(value: str) -> tuple[str, list[tuple[str, str, dict[str, str]]]]:
     return authserv_id, results
 
 
-def trusted_results_domain(raw: bytes, author_domain: str, trusted_authserv_id: str) -> str | None:
-    """What the trusted front MTA vouches for, aligned with the From domain: "dkim=pass
-    header.d=…" or "dmarc=pass header.from=…", else None."""
+def trusted_results(raw: bytes, author_domain: str, trusted_authserv_id: str) -> tuple[str, str | None, str]:
+    """What the trusted front MTA vouches for, aligned with the From domain: ("dkim=pass
+    header.d=…" or "dmarc=pass header.from=…", the d= of the passing signature or None, its
+    header.b prefix or ""); ("", None, "") if nothing."""
     trusted = trusted_authserv_id.strip().lower()
     if not trusted:
-        return None
+        return "", None, ""
     for value in _header_values(raw, "Authentication-Results"):
         authserv_id, results = _results(value)
         if authserv_id != trusted:
@@ -116,13 +158,29 @@ def trusted_results_domain(raw: bytes, author_domain: str, trusted_authserv_id: 
             if result != "pass":
                 continue
             if method == "dmarc" and props.get("header.from", "") == author_domain:
-                return f"dmarc=pass header.from={author_domain}"
+                return f"dmarc=pass header.from={author_domain}", None, ""
             if method == "dkim":
                 domain = props.get("header.d") or from_domain(props.get("header.i", ""))
                 if aligned(domain, author_domain):
-                    return f"dkim=pass header.d={domain}"
-        return None
-    return None
+                    return f"dkim=pass header.d={domain}", domain, props.get("header.b", "")
+        return "", None, ""
+    return "", None, ""
+
+
+def _vouched_signature(raw: bytes, domain: str, b_prefix: str) -> _Signature | None:
+    """The DKIM-Signature the trusted MTA found valid for `domain`: the only one of that d=,
+    or the one whose b= starts with header.b; None when it cannot be told apart."""
+    headers = dkim.DKIM(raw, logger=log).headers
+    found = []
+    for name, value in headers:
+        if name.lower() == b"dkim-signature" and (tags := _signature_tags(value)) is not None:
+            signature = _covered(headers, tags)
+            if signature.domain == domain:
+                found.append(signature)
+    if b_prefix:
+        # header.b is case-sensitive base64, but _results lower-cases property values.
+        found = [s for s in found if s.b.lower().startswith(b_prefix)]
+    return found[0] if len(found) == 1 else None
 
 
 def authenticate(raw: bytes, from_address: str, trusted_authserv_id: str,
@@ -131,10 +189,13 @@ def authenticate(raw: bytes, from_address: str, trusted_authserv_id: str,
     author_domain = from_domain(from_address)
     if not author_domain:
         return Authenticity(False, "no From address")
-    vouched = trusted_results_domain(raw, author_domain, trusted_authserv_id)
+    # Our own verification first: it knows exactly which headers the signature covers.
+    signature = dkim_signature(raw, author_domain, dnsfunc)
+    if signature:
+        return Authenticity(True, f"dkim d={signature.domain}", signature.covered, signature.b)
+    vouched, domain, b_prefix = trusted_results(raw, author_domain, trusted_authserv_id)
     if vouched:
-        return Authenticity(True, f"authentication-results {vouched}")
-    domain = dkim_domain(raw, author_domain, dnsfunc)
-    if domain:
-        return Authenticity(True, f"dkim d={domain}")
+        signed = _vouched_signature(raw, domain, b_prefix) if domain else None
+        return Authenticity(True, f"authentication-results {vouched}", signed.covered if signed else (),
+                            signed.b if signed else "")
     return Authenticity(False, "no DKIM signature or trusted Authentication-Results aligned with From")

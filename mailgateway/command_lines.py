@@ -112,10 +112,25 @@ def body_text(raw: bytes) -> str:
     if part is None:
         return ""
     try:
-        content = part.get_content()
+        payload = part.get_payload(decode=True) or b""
     except (LookupError, ValueError, AssertionError):
         return ""
+    content = _decoded(payload, part.get_content_charset())
     return html_to_text(content) if part.get_content_type() == "text/html" else content
+
+
+def _decoded(payload: bytes, charset: str | None) -> str:
+    """The text of a part as posts read it: its charset, else UTF-8, else cp1252. 8-bit mail
+    without a charset (or mislabelled us-ascii) is common; email's default would turn every
+    accented letter into U+FFFD ("#catégorie" unknown, "s��jour")."""
+    for candidate in (charset, "utf-8", "cp1252"):
+        if not candidate:
+            continue
+        try:
+            return payload.decode(candidate)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return payload.decode("latin-1")
 
 
 def strip_commands(raw: bytes) -> bytes:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from enum import StrEnum
 
 from mailgateway.command_lines import body_text, has_own_text, split_commands, strip_commands
-from mailgateway.holding import held_id_named
 from mailgateway.pipeline import Inbound
 from storage.db import Session
 from storage.moderation import add_command_mail, command_mail_known
@@ -27,12 +26,11 @@ def record_commands(session: Session, inbound: Inbound) -> Taken:
         return Taken.NONE
     if command_mail_known(session, parsed.message_id):
         return Taken.ONLY_COMMANDS  # an MTA retry: recorded already
-    # A new topic has no id yet: the job finds it from the stored message's Message-ID.
-    topic_id = inbound.placement.topic_id if inbound.placement else None
+    # What the commands act on is found by the commands job, from what the mail's signature
+    # covers: the threading headers this post was placed by may have been added on top.
     add_command_mail(session, message_id=parsed.message_id, from_address=parsed.from_address,
                      person_id=inbound.author.person_id, raw=inbound.raw,
-                     commands=[c.line for c in commands], topic_id=topic_id,
-                     held_id=held_id_named(parsed, inbound.config))
+                     commands=[c.line for c in commands], sent_to_topic=inbound.topic_hint, posted=True)
     if not has_own_text(rest):
         return Taken.ONLY_COMMANDS
     inbound.raw = strip_commands(inbound.raw)

@@ -21,13 +21,12 @@ from mailgateway.authentication import DnsFunc, authenticate
 from mailgateway.automated import is_automated
 from mailgateway.command_lines import Command, body_text, resolution_named, split_commands
 from mailgateway.held_decisions import approve_held, reject_held
-from mailgateway.holding import held_id_named
+from mailgateway.command_targets import Targets, find_targets, whole_mail_headers
 from mailgateway.notices import queue_notice
 from mailgateway.parse import parse_message
 from storage.categories import CategoryError
 from storage.config import Config, secret_key
 from storage.db import Engine, Session, session_scope
-from storage.messages import find_message
 from storage.models import CommandMail, CommandStatus, HeldMessage, HeldStatus, Topic, utcnow
 from storage.moderation import (
     ModerationError,
@@ -36,6 +35,8 @@ from storage.moderation import (
     close_topic,
     is_moderator,
     received_command_mails,
+    record_signed_mail,
+    signed_mail_acted,
     reopen_topic,
     set_topic_category,
 )
@@ -72,11 +73,20 @@ def process_command_mails(engine: Engine, config: Config, dnsfunc: DnsFunc | Non
                 row = db.get(CommandMail, command_id)
                 if row is None or row.status is not CommandStatus.RECEIVED:
                     continue
-                if proof.authenticated:
-                    row.authenticated_by = proof.by[:64]
-                    apply_command_mail(db, config, secret, row, via="mail")
-                else:
+                if not proof.authenticated:
+                    # The moderator will confirm what the mail names, read whole; the
+                    # request shows it.
+                    _set_targets(row, find_targets(db, config, secret, row, whole_mail_headers(row.raw)))
                     ask_confirmation(db, config, secret, row, proof.by)
+                elif proof.signature and signed_mail_acted(db, proof.signature):
+                    row.status = CommandStatus.DONE  # a replay: this signed mail has acted once
+                    _answer(db, config, row.from_address, row.message_id, [{"key": "replayed", "line": ""}])
+                else:
+                    if proof.signature:
+                        record_signed_mail(db, proof.signature, row.id)
+                    row.authenticated_by = proof.by[:64]
+                    _set_targets(row, find_targets(db, config, secret, row, proof.covered))
+                    apply_command_mail(db, config, secret, row, via="mail")
         except Exception:
             log.exception("command mail %s could not be handled; it is set aside", command_id)
             with session_scope(engine) as db:
@@ -84,6 +94,10 @@ def process_command_mails(engine: Engine, config: Config, dnsfunc: DnsFunc | Non
                 if row is not None:
                     row.status = CommandStatus.DONE
     return len(waiting)
+
+
+def _set_targets(row: CommandMail, targets: Targets) -> None:
+    row.topic_id, row.held_id, row.answered_id = targets.topic_id, targets.held_id, targets.answered_id
 
 
 def ask_confirmation(session: Session, config: Config, secret: str, row: CommandMail, why: str) -> None:
@@ -127,14 +141,11 @@ def handle_moderation_mail(session: Session, config: Config, secret: str, recipi
         return True
     author = poster(session, parsed.from_address)
     if author is None or not is_moderator(session, author.person_id):
-        _answer(session, config, parsed.from_address, parsed.message_id,
-                [{"key": "not-moderator", "line": c.line} for c in commands])
+        # From proves nothing: the answer echoes none of the mail's text.
+        _answer(session, config, parsed.from_address, "", [{"key": "not-moderator", "line": ""}])
         return True
-    topic_id = next((m.topic_id for mid in (*parsed.in_reply_to, *reversed(parsed.references))
-                     if (m := find_message(session, mid)) is not None), None)
     add_command_mail(session, message_id=parsed.message_id, from_address=parsed.from_address,
-                     person_id=author.person_id, raw=raw, commands=[c.line for c in commands],
-                     topic_id=topic_id, held_id=held_id_named(parsed, config))
+                     person_id=author.person_id, raw=raw, commands=[c.line for c in commands])
     return True
 
 
@@ -156,10 +167,8 @@ def apply_command_mail(session: Session, config: Config, secret: str, row: Comma
     if not is_moderator(session, row.person_id):
         results = [{"key": "not-moderator", "line": line} for line in lines]
     else:
-        topic_id = row.topic_id
-        if topic_id is None and (stored := find_message(session, row.message_id)) is not None:
-            topic_id = stored.topic_id  # the rest of the mail opened this topic
-        target = _Target(topic_id, row.held_id, row.person_id, via)
+        # Found by the commands job from what the mail's proof covers (mailgateway.command_targets).
+        target = _Target(row.topic_id, row.held_id, row.person_id, via)
         results = [_run(session, config, secret, Command.read(line), target) for line in lines]
     _answer(session, config, row.from_address, row.message_id, results)
     return results

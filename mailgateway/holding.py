@@ -2,17 +2,17 @@
 wrote it), and every moderator notified by mail with the commands that answer it.
 
 The moderators' notice has a Message-ID naming the held message, so that a reply to it
-(`#approve`, `#reject reason`) says which message it decides (see `held_id_named`).
+(`#approve`, `#reject reason`) says which message it decides (see `held_id_in`).
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterable
 
 from mailgateway.automated import is_automated
 from mailgateway.notices import queue_notice
-from mailgateway.parse import ParsedMessage
 from mailgateway.pipeline import Inbound
 from storage.config import Config
 from storage.db import Session
@@ -31,9 +31,9 @@ def held_notice_id(config: Config, held_id: int) -> str:
     return f"relais-held-{held_id}.{secrets.token_hex(4)}@{config.domain}"
 
 
-def held_id_named(parsed: ParsedMessage, config: Config) -> int | None:
-    """The held message whose notice this mail answers (In-Reply-To, then References)."""
-    for message_id in (*parsed.in_reply_to, *reversed(parsed.references)):
+def held_id_in(message_ids: Iterable[str], config: Config) -> int | None:
+    """The held message whose notice one of these Message-IDs is (the first that is one)."""
+    for message_id in message_ids:
         match = _NOTICE_ID_RE.match(message_id)
         if match and match.group(2).lower() == config.domain:
             return int(match.group(1))

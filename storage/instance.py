@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from storage.config import Config, secret_key
@@ -42,8 +46,33 @@ def start_instance(config: Config) -> tuple[Engine, str | None]:
         if not is_outage(error):
             engine.dispose()
             raise
-        return engine, outage_text(error)
+        full = full_folders(config)
+        problem = outage_text(error)
+        if full:
+            problem += "; no space left on the disk holding " + ", ".join(str(f) for f in full)
+        return engine, problem
     return engine, None
+
+
+# Less than this is a full disk: SQLite and the index need room for a transaction.
+FULL_DISK_BYTES = 1 << 20
+
+
+def full_folders(config: Config) -> list[Path]:
+    """The instance's folders (database, index, data) whose disk has (almost) no space left."""
+    folders = [config.data_dir, config.index_dir]
+    url = make_url(config.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        folders.insert(0, Path(url.database).parent)
+    full = []
+    for folder in dict.fromkeys(folders):
+        try:
+            stats = os.statvfs(folder if folder.exists() else folder.parent)
+        except OSError:
+            continue
+        if stats.f_bavail * stats.f_frsize < FULL_DISK_BYTES:
+            full.append(folder)
+    return full
 
 
 def outage_text(error: BaseException) -> str:

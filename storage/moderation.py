@@ -8,10 +8,11 @@ the caller's transaction; the search index is told when a topic's indexed facts 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from storage.categories import category_for_name
@@ -21,10 +22,12 @@ from storage.models import (
     CommandStatus,
     HeldMessage,
     HeldStatus,
+    Message,
     ModerationLogEntry,
     Person,
     Resolution,
     Role,
+    SignedCommand,
     Topic,
     TopicStatus,
     utcnow,
@@ -168,14 +171,39 @@ def is_allowed_sender(session: Session, address: str) -> bool:
 # Command mails: recorded by the gateway, authenticated and applied by the commands job.
 
 def add_command_mail(session: Session, *, message_id: str, from_address: str, person_id: int | None,
-                     raw: bytes, commands: list[str], topic_id: int | None,
-                     held_id: int | None) -> CommandMail:
+                     raw: bytes, commands: list[str], sent_to_topic: int | None = None,
+                     posted: bool = False) -> CommandMail:
+    """Record a command mail; what it acts on is found later, from what its proof covers."""
     row = CommandMail(message_id=message_id[:995], from_address=normalise_address(from_address)[:320],
-                      person_id=person_id, raw=raw, commands="\n".join(commands), topic_id=topic_id,
-                      held_id=held_id)
+                      person_id=person_id, raw=raw, commands="\n".join(commands),
+                      sent_to_topic=sent_to_topic, posted=posted)
     session.add(row)
     session.flush()
     return row
+
+
+def topic_opened_by(session: Session, message_id: str) -> int | None:
+    """The topic whose first message is the one stored under this Message-ID, if it is."""
+    stored = session.scalar(select(Message).where(Message.message_id == message_id))
+    if stored is None or stored.parent_id is not None:
+        return None
+    first = session.scalar(select(func.min(Message.id)).where(Message.topic_id == stored.topic_id))
+    return stored.topic_id if first == stored.id else None
+
+
+def _signature_hash(signature: str) -> str:
+    return hashlib.sha256(signature.encode()).hexdigest()
+
+
+def signed_mail_acted(session: Session, signature: str) -> bool:
+    """Whether a command mail with this signature (its b= value) has acted already."""
+    return session.scalar(select(SignedCommand.id).where(
+        SignedCommand.signature_hash == _signature_hash(signature))) is not None
+
+
+def record_signed_mail(session: Session, signature: str, command_mail_id: int) -> None:
+    session.add(SignedCommand(signature_hash=_signature_hash(signature), command_mail_id=command_mail_id))
+    session.flush()
 
 
 def command_mail_known(session: Session, message_id: str) -> bool:

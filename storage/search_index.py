@@ -10,6 +10,7 @@ so a Relais whose schema changed builds a new one instead of misreading the old.
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 import shutil
@@ -56,6 +57,8 @@ def _cached_lengths_reader(self, fieldname, column):  # type: ignore[no-untyped-
 W3PerDocReader._cached_reader = _cached_lengths_reader
 POINTER = "CURRENT"
 WRITE_LOCK_WAIT_SECONDS = 60.0
+# Tries at opening a searcher while commits delete the files it is being opened from.
+SEARCHER_OPEN_TRIES = 10
 
 
 def message_schema() -> Schema:
@@ -115,9 +118,20 @@ def current_generation(index_dir: Path) -> str | None:
         name = (index_dir / POINTER).read_text().strip()
     except FileNotFoundError:
         return None
-    if not name.startswith(f"v{SCHEMA_VERSION}-") or not index.exists_in(str(index_dir / name)):
+    if not name.startswith(f"v{SCHEMA_VERSION}-") or not _has_contents(index_dir / name):
         return None
     return name
+
+
+def _has_contents(folder: Path) -> bool:
+    """Whether a folder holds a Whoosh index: a table of contents. Looked for by name, not
+    by opening it as index.exists_in does, which a concurrent commit makes fail (it deletes
+    the previous table of contents) and which costs more than a query."""
+    try:
+        return any(name.startswith(f"_{index._DEF_INDEX_NAME}_") and name.endswith(".toc")
+                   for name in os.listdir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 def create_generation(index_dir: Path) -> str:
@@ -165,11 +179,14 @@ def _write(ix: index.Index, documents: Iterable[MessageDocument], memory_mb: int
         # Another writer (a second server on the same index) holds the lock: wait for it.
         kwargs.update(timeout=WRITE_LOCK_WAIT_SECONDS, delay=0.05)
     folder = Path(ix.storage.folder)
+    before = set(os.listdir(folder))  # a writer creates its files as soon as it opens
     try:
         writer = ix.writer(**kwargs)
     except LockError:
         raise StorageUnavailable("the search index is locked by another writer") from None
-    before = set(os.listdir(folder))
+    except BaseException:
+        _remove_leftovers(folder, before)
+        raise
     count = 0
     try:
         for doc in documents:
@@ -193,13 +210,43 @@ def _abandon(writer: IndexWriter, folder: Path, before: set[str]) -> None:
     seconds cannot fill the space freed for the database."""
     try:
         writer.cancel()
-    except Exception:  # cancelling writes too and may fail the same way: release the lock
+    except Exception:  # cancelling flushes too and may fail the same way
+        _close_files_of(writer)  # a deleted file kept open still holds its space
         lock = getattr(writer, "writelock", None)
         if lock is not None:
             try:
                 lock.release()
             except Exception:
                 pass
+    _remove_leftovers(folder, before)
+
+
+def _close_files_of(writer: IndexWriter) -> None:
+    """Close every file a failed writer still holds, found through its Whoosh objects
+    (Whoosh has no way to drop a writer whose buffers cannot be flushed)."""
+    seen: set[int] = set()
+    stack: list[tuple[object, int]] = [(writer, 0)]
+    while stack:
+        obj, depth = stack.pop()
+        if id(obj) in seen or depth > 10:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, io.IOBase):
+            try:
+                obj.close()  # closes the descriptor even when the flush fails
+            except Exception:
+                pass
+        elif isinstance(obj, (list, tuple, set)):
+            stack.extend((child, depth + 1) for child in obj)
+        elif isinstance(obj, dict):
+            stack.extend((child, depth + 1) for child in obj.values())
+        elif type(obj).__module__.startswith("whoosh.") and hasattr(obj, "__dict__"):
+            stack.extend((child, depth + 1) for child in vars(obj).values())
+
+
+def _remove_leftovers(folder: Path, before: set[str]) -> None:
+    """Remove the files and folders that appeared since `before` and that the index's
+    table of contents does not name."""
     storage = FileStorage(str(folder))
     name = index._DEF_INDEX_NAME
     try:
@@ -263,6 +310,27 @@ class SearchIndex:
     @contextmanager
     def searcher(self) -> Iterator[Searcher]:
         """A searcher of the current generation, up to date with its last commit."""
+        name, searcher = self._up_to_date_searcher()
+        try:
+            yield searcher
+        finally:
+            with self._lock:
+                self._idle.append((name, searcher))
+
+    def _up_to_date_searcher(self) -> tuple[str, Searcher]:
+        """Whoosh opens a searcher by listing the index's files, then reading the newest
+        table of contents and its segments; a commit in between (the indexing job's, every
+        few seconds, or another process's) deletes the previous ones, and the open fails
+        with FileNotFoundError. Each try sees a newer commit: try again."""
+        for attempt in range(SEARCHER_OPEN_TRIES):
+            try:
+                return self._open_searcher()
+            except FileNotFoundError:
+                if attempt == SEARCHER_OPEN_TRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _open_searcher(self) -> tuple[str, Searcher]:
         name = self.generation()
         found: Searcher | None = None
         stale: list[Searcher] = []
@@ -284,12 +352,12 @@ class SearchIndex:
             found.close()
             searcher = self._open(name).searcher()
         else:
-            searcher = found.refresh()  # reopens only the segments that changed
-        try:
-            yield searcher
-        finally:
-            with self._lock:
-                self._idle.append((name, searcher))
+            try:
+                searcher = found.refresh()  # reopens only the segments that changed
+            except FileNotFoundError:
+                found.close()
+                raise
+        return name, searcher
 
     def criterion_docs(self, searcher: Searcher, q: Query) -> set[int]:
         """The documents matching a criterion (a category, a status…): a handful of values

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from mailfactory import make_mail
-from mailgateway.addresses import request_address
+from mailgateway.addresses import request_address, topic_address
 from moderation_support import FORUM, MODERATOR, TRUSTED, body_of, dkim_key, forum, instance  # noqa: F401
 from storage.db import session_scope
 from storage.models import Category, CommandMail, Message
@@ -134,11 +134,14 @@ def test_a_forged_confirmation_address_is_refused_at_rcpt(forum):
       f"Authentication-Results: {TRUSTED}; dkim=pass header.d=team.example.org"], False),
 ])
 def test_authentication_results_count_only_from_the_trusted_mta_on_top(forum, tmp_path, headers, applied):
+    # Authentication-Results without a DKIM-Signature vouch for no header: the topic is the
+    # one of the per-topic address the mail was sent to (its copy's Reply-To).
     topic_id = forum.open_topic()
+    to = topic_address(forum.config, forum.gateway.instance.secret, topic_id)
     raw = make_mail("Re: Obstacle", body="#close solution\n", message_id="c1@team.example.org",
-                    sender=f"Modo <{MODERATOR}>", in_reply_to="obstacle-1@mairie.example.org")
+                    sender=f"Modo <{MODERATOR}>", to=to, in_reply_to="obstacle-1@mairie.example.org")
     raw = "".join(f"{h}\r\n" for h in headers).encode() + raw
-    forum.send(raw)
+    forum.send(raw, to=to)
     forum.run_jobs()
     assert (forum.topic_json(topic_id, tmp_path)["status"] == "closed") is applied
     assert bool(forum.mail_to(MODERATOR, "command-confirm")) is not applied

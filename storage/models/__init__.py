@@ -50,6 +50,7 @@ from storage.models.web import (  # noqa: F401
 from storage.models.moderation import (  # noqa: F401
     CommandStatus,
     CommandMail,
+    SignedCommand,
     ModerationLogEntry,
     AllowedSender,
     SheetKind,
@@ -92,6 +93,7 @@ __all__ = [
     "RateLimitHit",
     "CommandStatus",
     "CommandMail",
+    "SignedCommand",
     "ModerationLogEntry",
     "AllowedSender",
     "SheetKind",

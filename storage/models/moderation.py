@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.models.base import Base, UTCDateTime, _enum, utcnow
@@ -34,14 +34,32 @@ class CommandMail(Base):
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     commands: Mapped[str] = mapped_column(Text)  # the command lines, one per line
-    # What the commands act on: a topic (no foreign key: a merge may remove it), a held message.
+    # What the commands act on, found by the commands job from what the mail's proof covers
+    # (mailgateway.command_targets): a topic (no foreign key: a merge may remove it), a held
+    # message, the message it answers (a `#close solution` marks it as the answer).
     topic_id: Mapped[int | None] = mapped_column(Integer)
     held_id: Mapped[int | None] = mapped_column(Integer)
+    answered_id: Mapped[int | None] = mapped_column(Integer)
+    # The topic of the per-topic address the gateway received it for; whether it came as a post.
+    sent_to_topic: Mapped[int | None] = mapped_column(Integer)
+    posted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     status: Mapped[CommandStatus] = mapped_column(_enum(CommandStatus), default=CommandStatus.RECEIVED,
                                                   index=True)
     authenticated_by: Mapped[str] = mapped_column(String(64), default="")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SignedCommand(Base):
+    """A signed command mail that has acted, by a hash of its signature (b=): the same signed
+    mail replayed, even under another Message-ID or with other headers on top, acts no more."""
+
+    __tablename__ = "signed_commands"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    signature_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    command_mail_id: Mapped[int] = mapped_column(Integer)
+    acted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ModerationLogEntry(Base):
