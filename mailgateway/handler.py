@@ -11,6 +11,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session as SMTPSession
 
 from mailgateway.addresses import classify
 from storage.config import Config
+from storage.identifiers import MAX_ADDRESS_LENGTH, stored_address
 
 if TYPE_CHECKING:
     from mailgateway.ingest import IngestWriter
@@ -24,6 +25,8 @@ class GatewayHandler:
 
     async def handle_RCPT(self, server: SMTP, session: SMTPSession, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
+        if len(address) > MAX_ADDRESS_LENGTH:
+            return "550 5.1.1 No such address here: the address is too long"
         if classify(self.config, self.secret, address) is None:
             return f"550 5.1.1 <{address}>: no such address here"
         envelope.rcpt_tos.append(address)
@@ -34,7 +37,9 @@ class GatewayHandler:
         if len(raw) > self.config.smtp.max_message_size:
             return size_reply(self.config)
         recipients = [r for a in envelope.rcpt_tos if (r := classify(self.config, self.secret, a))]
-        return await self.writer.submit(raw, envelope.mail_from or "", recipients)
+        # A reverse path no SMTP server could answer is taken as the null sender: nobody is
+        # answered at it, and no column is asked to hold it.
+        return await self.writer.submit(raw, stored_address(envelope.mail_from or ""), recipients)
 
 
 def size_reply(config: Config) -> str:

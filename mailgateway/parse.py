@@ -21,8 +21,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import Message
 
+from storage.identifiers import stored_address, stored_message_id
+
 MSGID_RE = re.compile(r"<([^<>\s]+)>")
 _SURROGATE_RE = re.compile("[\udc80-\udcff]")
+# RFC 5322 unfolding: a line break followed by white space is the white space alone.
+_FOLD_RE = re.compile(r"\r?\n(?=[ \t])")
 MAX_REFERENCES = 100
 _HEADER_PARSER = email.parser.BytesHeaderParser(policy=email.policy.compat32)
 
@@ -57,7 +61,7 @@ def _decode_bytes(data: bytes, charset: str | None) -> str:
             continue
         try:
             return data.decode(cs)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, ValueError):  # unknown charset, bad bytes, a NUL in its name
             continue
     return data.decode("latin-1")
 
@@ -68,6 +72,9 @@ def decode_header_value(value: str) -> str:
         value = _decode_bytes(value.encode("ascii", "surrogateescape"), "utf-8")
     if "=?" not in value:
         return value
+    # decode_header reads a folded value line by line and loses the white space that
+    # begins a continuation line: "=?utf-8?q?s=C3=A9curit=C3=A9?=\r\n sociale".
+    value = _FOLD_RE.sub("", value)
     try:
         parts = email.header.decode_header(value)
     except Exception:  # a malformed encoded word: keep the text as it is
@@ -128,7 +135,7 @@ def _parse_from(msg: Message) -> tuple[str, str]:
     if not addr:
         match = re.search(r"[\w.+-]+@[\w.-]+", raw)
         addr = match.group(0) if match else ""
-    return clean_text(decode_header_value(name).strip()), clean_text(addr.strip().lower())
+    return clean_text(decode_header_value(name).strip()), stored_address(clean_text(addr.strip().lower()))
 
 
 def _thread_index(msg: Message) -> tuple[str | None, str | None]:
@@ -150,13 +157,16 @@ def parse_message(raw: bytes, domain: str) -> ParsedMessage:
     """The header facts of a message (see the module docstring)."""
     msg = _HEADER_PARSER.parsebytes(raw)
     ids = message_ids(header_text(msg, "Message-ID"))
-    message_id = ids[0] if ids else synthetic_message_id(raw, domain)
-    in_reply_to = tuple(mid for mid in message_ids(header_text(msg, "In-Reply-To")) if mid != message_id)
-    references = tuple(mid for mid in message_ids(header_text(msg, "References")) if mid != message_id)
+    # Every id in the forms that are stored and looked up (storage.identifiers).
+    message_id = stored_message_id(ids[0]) if ids else synthetic_message_id(raw, domain)
+    in_reply_to = tuple(mid for mid in map(stored_message_id, message_ids(header_text(msg, "In-Reply-To")))
+                        if mid != message_id)
+    references = tuple(mid for mid in map(stored_message_id, message_ids(header_text(msg, "References")))
+                       if mid != message_id)
     thread_index, thread_index_key = _thread_index(msg)
     from_name, from_address = _parse_from(msg)
     return ParsedMessage(
-        raw=raw, message_id=message_id[:995], has_message_id=bool(ids),
+        raw=raw, message_id=message_id, has_message_id=bool(ids),
         in_reply_to=in_reply_to[:5], references=references[-MAX_REFERENCES:],
         subject=header_text(msg, "Subject"), from_name=from_name, from_address=from_address,
         date=_parse_date(msg), thread_index=thread_index, thread_index_key=thread_index_key,

@@ -77,3 +77,18 @@ def test_bad_dates_and_missing_headers_do_not_fail():
     parsed = parse_message(b"Date: the day after tomorrow\r\nSubject: x\r\n\r\nbody", "example.org")
     assert parsed.date is None and parsed.from_address == "" and not parsed.has_message_id
     assert parsed.message_id.endswith("@example.org")
+
+
+@pytest.mark.parametrize("folded", [
+    "Subject: =?utf-8?q?S=C3=A9curit=C3=A9?=\r\n sociale des frontaliers",
+    "Subject: =?utf-8?q?S=C3=A9curit=C3=A9?=\r\n\tsociale des frontaliers",
+    "Subject: =?utf-8?q?S=C3=A9curit=C3=A9?= sociale des frontaliers",
+])
+def test_white_space_between_an_encoded_word_and_plain_text_is_kept_when_folded(folded: str):
+    parsed = parse_message(f"From: a@example.org\r\n{folded}\r\n\r\nx\r\n".encode(), "example.org")
+    assert parsed.subject == "Sécurité sociale des frontaliers"
+
+
+def test_white_space_between_plain_text_and_a_folded_encoded_word_is_kept():
+    raw = b"Subject: Obstacle\r\n =?utf-8?q?s=C3=A9curit=C3=A9?= sociale\r\n\r\nx\r\n"
+    assert parse_message(raw, "example.org").subject == "Obstacle sécurité sociale"
