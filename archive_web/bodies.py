@@ -1,6 +1,7 @@
 """How a message's body is shown on the web: quoted text and signatures folded, HTML-only
-mail sanitised (nh3: no script, no style, no remote image loaded), links made clickable, and
-email addresses hidden from anonymous readers and obfuscated for members."""
+mail sanitised (nh3: no script, no style, no remote image loaded), links made clickable,
+email addresses hidden from anonymous readers and obfuscated for members, and no personal
+unsubscribe token shown (mail stored before the gateway stripped them still holds some)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import nh3
+from flask import current_app, has_app_context
 from markupsafe import Markup, escape
 
 from mailgateway.body import extract_body
+from storage.personal_links import mask_personal_links
 
 # Whose addresses a page may show, and how.
 HIDE, OBFUSCATE = "hide", "obfuscate"
@@ -55,7 +58,17 @@ def address_text(address: str, mode: str, hidden_label: str) -> str:
     return f"{local} (at) {domain}"
 
 
-def shown_addresses(text: str, mode: str, hidden_label: str) -> str:
+def _base_url() -> str:
+    config = current_app.extensions.get("relais.config") if has_app_context() else None
+    return config.forum.base_url if config is not None else ""
+
+
+def shown_addresses(text: str, mode: str, hidden_label: str, base_url: str | None = None) -> str:
+    """Text as a page or feed may show it: addresses hidden or obfuscated, personal tokens
+    of the forum's links masked."""
+    base_url = _base_url() if base_url is None else base_url
+    if base_url:
+        text = mask_personal_links(text, base_url)
     return _ADDRESS.sub(lambda m: address_text(m.group(0), mode, hidden_label), text)
 
 
@@ -73,7 +86,8 @@ def _linkify(text: str) -> Markup:
 def split_segments(text: str) -> list[tuple[str, str]]:
     """(kind, text) blocks: the author's own text, quoted text (with its attribution line
     and anything below an "Original message" line), and the signature."""
-    lines = text.split("\n")
+    # Mail received over SMTP has CRLF line ends: "-- \r" is a signature rule too.
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     blocks: list[tuple[str, list[str]]] = []
 
     def add(kind: str, line: str) -> None:
@@ -139,20 +153,22 @@ def sanitise_html(html: str) -> tuple[str, bool]:
 
 
 @lru_cache(maxsize=2048)
-def _render(raw: bytes, text: str | None, mode: str, hidden_label: str) -> RenderedBody:
+def _render(raw: bytes, text: str | None, mode: str, hidden_label: str, base_url: str) -> RenderedBody:
     # Keyed by the raw bytes (the record: a message never changes) and the stored text.
     if is_html_only(raw):
         body = extract_body(raw)
         if body.html:
             cleaned, blocked = sanitise_html(body.html)
-            return RenderedBody((), Markup(shown_addresses(cleaned, mode, hidden_label)), blocked)
+            return RenderedBody((), Markup(shown_addresses(cleaned, mode, hidden_label, base_url)), blocked)
         text = body.text
     elif text is None:  # stored seconds ago: the indexing job has not read the body yet
         text = extract_body(raw).text
-    segments = tuple(Segment(kind, _linkify(shown_addresses(part, mode, hidden_label)))
+    segments = tuple(Segment(kind, _linkify(shown_addresses(part, mode, hidden_label, base_url)))
                      for kind, part in split_segments(text))
     return RenderedBody(segments, None, False)
 
 
-def render_body(raw: bytes, text: str | None, mode: str, hidden_label: str) -> RenderedBody:
-    return _render(raw, text, mode, hidden_label)
+def render_body(raw: bytes, text: str | None, mode: str, hidden_label: str,
+                base_url: str | None = None) -> RenderedBody:
+    """`base_url`: the forum's (whose personal links are masked); by default the app's."""
+    return _render(raw, text, mode, hidden_label, _base_url() if base_url is None else base_url)

@@ -1,5 +1,6 @@
 """The pipeline's steps: parse → skip duplicates → drop loops → authorise → thread →
-take moderators' commands → hold replies to closed topics → store → queue delivery.
+take moderators' commands → strip Relais's footer → hold replies to closed topics → store →
+queue delivery.
 
 Each is small and has its own tests; POST and IMPORT below list which run, in order.
 """
@@ -10,6 +11,7 @@ from mailgateway.automated import is_automated, is_own_list_mail
 from mailgateway.command_mail import Taken, record_commands
 from mailgateway.holding import NOT_A_MEMBER, TOPIC_CLOSED, hold
 from mailgateway.parse import parse_message
+from mailgateway.footer_strip import strip_personal_links
 from mailgateway.pipeline import Finished, Inbound, Rejected, Step
 from storage.db import Session
 from storage.fanout import queue_fanout
@@ -81,6 +83,15 @@ def take_commands(session: Session, inbound: Inbound) -> None:
         raise Finished("250 2.0.0 Commands received: the answer comes by mail", "commands")
 
 
+def strip_footer(session: Session, inbound: Inbound) -> None:
+    """Relais's footer quoted in a reply carries the replier's personal unsubscribe link:
+    it is taken out before the post is stored and redistributed (after take_commands, which
+    keeps the bytes as signed for their DKIM check). The one change made to what is
+    stored besides command lines; the received bytes are not kept, since keeping them
+    would keep the link."""
+    inbound.raw = strip_personal_links(inbound.raw, inbound.config.forum.base_url)
+
+
 def hold_reply_to_closed_topic(session: Session, inbound: Inbound) -> None:
     """A reply to a closed topic is not redistributed: held for the moderators (nothing is
     lost: they may publish it or reopen the topic) and its sender told how to go on."""
@@ -130,8 +141,8 @@ def queue_delivery(session: Session, inbound: Inbound) -> None:
 
 
 POST: tuple[Step, ...] = (parse, skip_duplicate, drop_loops, authorise, thread, take_commands,
-                          hold_reply_to_closed_topic, store, queue_delivery)
+                          strip_footer, hold_reply_to_closed_topic, store, queue_delivery)
 # A held message a moderator approved: posted as it would have been, its author kept.
 APPROVED: tuple[Step, ...] = tuple(attribute_author if step is authorise else step for step in POST
                                    if step not in (take_commands, hold_reply_to_closed_topic))
-IMPORT: tuple[Step, ...] = (parse, skip_duplicate, attribute_author, thread, store)
+IMPORT: tuple[Step, ...] = (parse, skip_duplicate, attribute_author, thread, strip_footer, store)

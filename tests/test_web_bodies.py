@@ -64,3 +64,10 @@ def test_addresses_are_hidden_from_visitors_and_obfuscated_for_members():
 def test_html_in_plain_text_is_escaped():
     html = render_body(b"", "<script>alert(1)</script> & co", OBFUSCATE, "-").segments[0].html
     assert "<script>" not in html and "&lt;script&gt;" in html and "&amp; co" in html
+
+
+def test_the_signature_of_mail_received_over_smtp_with_crlf_line_ends_is_folded():
+    raw = b"From: Bruno <b@example.org>\r\nSubject: x\r\n\r\nJe regarde.\r\n-- \r\nBruno Keller\r\nOrtenaukreis\r\n"
+    segments = render_body(raw, None, OBFUSCATE, "-").segments
+    assert [s.kind for s in segments] == ["text", "signature"]
+    assert "Bruno Keller" in segments[1].html and "Bruno Keller" not in segments[0].html
