@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench install system-deps browser-deps translations clean
+.PHONY: run test bench install system-deps browser-deps oidc-deps translations clean
 
 # Debian's python3 has no venv module until python3-venv is installed.
 system-deps:
@@ -34,6 +34,19 @@ $(AXE):
 	mkdir -p build/axe-core
 	npm install --no-save --no-audit --no-fund --silent --prefix build/axe-core axe-core@4
 
+# The OpenID Connect tests sign in through a real provider: Debian's LemonLDAP::NG portal,
+# served by Plack on 127.0.0.1 by the tests themselves (tests/oidc_provider.py), with the
+# Perl modules its OpenID Connect issuer and its login page load.
+OIDC_PACKAGES := liblemonldap-ng-portal-perl libplack-perl libcrypt-openssl-bignum-perl \
+  libstring-random-perl libgd-securityimage-perl libimage-magick-perl libio-string-perl libconvert-base32-perl
+
+oidc-deps:
+	@perl -MLemonldap::NG::Portal::Main -MPlack -MString::Random -MImage::Magick -MGD::SecurityImage \
+	  -MCrypt::OpenSSL::Bignum -e1 2>/dev/null || { \
+	  echo "Installing LemonLDAP::NG (Debian packages)…"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends $(OIDC_PACKAGES); }
+
 # After changing a text of the web pages: refresh the catalogues, translate the new entries
 # in translations/fr/LC_MESSAGES/messages.po, then run this again to compile them.
 translations: install
@@ -55,7 +68,7 @@ run: install
 	$(BIN)/relais --config $(CONFIG) init
 	$(BIN)/relais --config $(CONFIG) serve
 
-test: install browser-deps
+test: install browser-deps oidc-deps
 	$(BIN)/pytest
 
 bench: install

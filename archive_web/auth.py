@@ -1,18 +1,25 @@
-"""Who is reading: the signed-in person (from the session cookie) or an anonymous reader,
-and what they may read."""
+"""Who is reading: the signed-in person or an anonymous reader, and what they may read.
+
+The session cookie (signed by Flask) holds only a random id; the person comes from the
+server-side row it names (storage.web_sessions), so a revoked session reads as anonymous
+whatever the browser kept."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
 from flask import abort, g, redirect, request, session, url_for
 
 from archive_web.bodies import HIDE, OBFUSCATE
-from archive_web.db import db, forum_config
-from storage.models import Person, Role
+from archive_web.db import db, forum_config, write_session
+from storage.models import Person, Role, utcnow
+from storage.web_sessions import TOUCH_EVERY, active_web_session, open_web_session, touch_web_session
+
+SESSION_KEY = "sid"
 
 
 @dataclass(frozen=True)
@@ -20,6 +27,8 @@ class Reader:
     person_id: int | None
     name: str
     role: Role | None
+    session_id: int | None = None
+    method: str = ""  # how this browser signed in: "mail" or "oidc"
 
     @property
     def is_member(self) -> bool:
@@ -33,13 +42,43 @@ class Reader:
 ANONYMOUS = Reader(None, "", None)
 
 
+def session_lifetime() -> timedelta:
+    return timedelta(days=forum_config().web.session_days)
+
+
 def current_reader() -> Reader:
-    """The reader of this request; a session naming a person who is gone is anonymous."""
+    """The reader of this request; a revoked or expired session, or one naming a person
+    who is gone, is anonymous."""
     if "reader" not in g:
-        person_id = session.get("person_id")
-        person = db().get(Person, person_id) if isinstance(person_id, int) else None
-        g.reader = Reader(person.id, person.name, person.role) if person is not None else ANONYMOUS
+        g.reader = _reader_of_cookie()
     return g.reader
+
+
+def _reader_of_cookie() -> Reader:
+    sid = session.get(SESSION_KEY)
+    if not isinstance(sid, str):
+        return ANONYMOUS
+    now = utcnow()
+    found = active_web_session(db(), sid, now, session_lifetime())
+    person = db().get(Person, found.person_id) if found is not None else None
+    if found is None or person is None:
+        return ANONYMOUS
+    if found.last_seen_at < now - TOUCH_EVERY:
+        with write_session() as s:
+            touch_web_session(s, found.id, now)
+    return Reader(person.id, person.name, person.role, found.id, found.method)
+
+
+def start_session(person_id: int, method: str, *, nonce: str | None = None, id_token: str | None = None) -> None:
+    """Sign this browser in: a new server-side session and a fresh cookie naming it (a new
+    id at each sign-in, so that an id planted before it is worth nothing)."""
+    with write_session() as s:
+        sid = open_web_session(s, person_id, method, request.headers.get("User-Agent", ""), utcnow(),
+                               nonce=nonce, id_token=id_token)
+    session.clear()
+    session[SESSION_KEY] = sid
+    session.permanent = True
+    g.pop("reader", None)
 
 
 def may_read_bodies() -> bool:

@@ -57,7 +57,9 @@ from storage.models import (  # noqa: E402
     Person,
     Role,
     Topic,
+    utcnow,
 )
+from storage.web_sessions import open_web_session  # noqa: E402
 
 BIG_TOPIC = 200
 CATEGORIES = 20
@@ -213,8 +215,10 @@ def main() -> int:
         app = create_app(config, engine)
         app.add_url_rule("/hello", "hello", lambda: "hello")  # the floor: Flask's own cost
         client = app.test_client()
+        with session_scope(engine) as db:  # a signed-in member's browser
+            sid = open_web_session(db, 1, "mail", "bench", utcnow())
         with client.session_transaction() as session:
-            session["person_id"] = 1  # a signed-in member
+            session["sid"] = sid
         cookie = f"relais_session={client.get_cookie('relais_session').value}"
         pages = {"hello (floor)": "/hello", "home": "/", f"topic ({BIG_TOPIC} messages)": f"/topics/{big_topic}",
                  "category": f"/categories/{category}"}

@@ -1,6 +1,7 @@
 """A member's own settings as the web's "My subscription" page shows and changes them: the
 subscription, followed and muted topics, followed categories and the linked addresses.
-(The rules of delivery modes, unsubscribing and following are storage.subscriptions'.)"""
+(The rules of delivery modes, unsubscribing and following are storage.subscriptions'.)
+Also: which member a sign-in with the members' space (OpenID Connect) stands for."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ from storage.models import (
     DeliveryMode,
     FollowLevel,
     Message,
+    OrganisationKind,
     Person,
     Role,
     Subscription,
     Topic,
     TopicFollow,
 )
-from storage.people import normalise_address
+from storage.people import MemberRow, normalise_address, person_by_address, upsert_member
 
 
 @dataclass(frozen=True)
@@ -99,3 +101,38 @@ def detach_address(session: Session, person_id: int, address_id: int) -> bool:
         return False
     session.delete(target)
     return True
+
+
+@dataclass(frozen=True)
+class ProviderIdentity:
+    """What a verified ID token says about a person (storage never sees the token)."""
+
+    email: str
+    name: str
+    organisation: str
+    groups: frozenset[str]
+
+
+def member_signing_in(session: Session, identity: ProviderIdentity, *, member_groups: list[str],
+                      moderator_group: str, create: bool, default_mode: DeliveryMode) -> Person | str:
+    """The member an identity from the members' space signs in, or why not: "group" (in
+    none of `member_groups`) or "not-member" (no member has this address, and `create` is
+    off). With `create`, a person whose claims show membership becomes a member.
+
+    The caller has checked that the provider vouches for the e-mail address: matching on an
+    unverified one would let anybody who can name an address take over its member.
+    When `moderator_group` is set, the provider decides who moderates: in the group, a
+    member becomes a moderator; out of it, a moderator becomes a member (admins stay)."""
+    if member_groups and not identity.groups.intersection(member_groups):
+        return "group"
+    person = person_by_address(session, identity.email)
+    if person is None or not person.is_member:
+        if not create:
+            return "not-member"
+        upsert_member(session, MemberRow(identity.email, identity.name[:200], identity.organisation[:200],
+                                         OrganisationKind.MEMBER, Role.MEMBER), default_mode)
+        person = person_by_address(session, identity.email)
+        assert person is not None
+    if moderator_group and person.role is not Role.ADMIN:
+        person.role = Role.MODERATOR if moderator_group in identity.groups else Role.MEMBER
+    return person

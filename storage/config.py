@@ -47,6 +47,7 @@ class WebConfig:
     sign_in_limit_per_address: int = 5
     sign_in_limit_per_ip: int = 20
     trusted_proxies: int = 0
+    sign_in_by_mail: bool = True
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,36 @@ class ThreadingConfig:
 
 
 @dataclass(frozen=True)
+class OidcConfig:
+    issuer: str = ""
+    discovery_url: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    client_secret_file: str = ""
+    scopes: list[str] = field(default_factory=lambda: ["openid", "email", "profile"])
+    email_claim: str = "email"
+    name_claim: str = "name"
+    organisation_claim: str = ""
+    groups_claim: str = ""
+    member_groups: list[str] = field(default_factory=list)
+    moderator_group: str = ""
+    provision: Literal["existing", "create"] = "existing"
+    button_label: str = "Se connecter avec l'Espace membres"
+    algorithms: list[str] = field(default_factory=lambda: ["RS256"])
+    leeway_seconds: int = 60
+    timeout_seconds: int = 10
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer)
+
+
+# ID token signatures Relais accepts: public-key ones only ("none" and the HMAC family,
+# keyed by the client secret, are refused).
+OIDC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+
+
+@dataclass(frozen=True)
 class Config:
     forum: ForumConfig = field(default_factory=ForumConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
@@ -119,6 +150,7 @@ class Config:
     moderation: ModerationConfig = field(default_factory=ModerationConfig)
     threading: ThreadingConfig = field(default_factory=ThreadingConfig)
     reporting: ReportingConfig = field(default_factory=ReportingConfig)
+    oidc: OidcConfig = field(default_factory=OidcConfig)
     # Folder that relative paths are resolved against (the config file's folder).
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -247,6 +279,44 @@ def _validate(config: Config) -> None:
         raise ConfigError("reporting.hour: must be an hour from 0 to 23")
     if config.threading.subject_fallback_days < 0:
         raise ConfigError("threading.subject_fallback_days: must be 0 or more")
+    _validate_oidc(config)
+
+
+def _validate_oidc(config: Config) -> None:
+    oidc = config.oidc
+    if not oidc.enabled:
+        if not config.web.sign_in_by_mail:
+            raise ConfigError("web.sign_in_by_mail: set oidc.issuer before switching the emailed link off, "
+                              "or nobody can sign in")
+        return
+    if not oidc.issuer.startswith(("https://", "http://")):
+        raise ConfigError("oidc.issuer: must start with https:// (or http:// for a provider on this machine)")
+    if not oidc.client_id:
+        raise ConfigError("oidc.client_id: needed when oidc.issuer is set")
+    if bool(oidc.client_secret) == bool(oidc.client_secret_file):
+        raise ConfigError("oidc.client_secret: set it or oidc.client_secret_file (one of the two)")
+    if "openid" not in oidc.scopes:
+        raise ConfigError("oidc.scopes: must include 'openid'")
+    if not oidc.algorithms or not set(oidc.algorithms) <= set(OIDC_ALGORITHMS):
+        raise ConfigError(f"oidc.algorithms: choose among {', '.join(OIDC_ALGORITHMS)}")
+    if not oidc.email_claim:
+        raise ConfigError("oidc.email_claim: people are matched by their e-mail address; name its claim")
+    if (oidc.member_groups or oidc.moderator_group) and not oidc.groups_claim:
+        raise ConfigError("oidc.groups_claim: needed for oidc.member_groups and oidc.moderator_group")
+    if not 0 <= oidc.leeway_seconds <= 300:
+        raise ConfigError("oidc.leeway_seconds: must be from 0 to 300")
+    if oidc.timeout_seconds < 1:
+        raise ConfigError("oidc.timeout_seconds: must be 1 or more")
+
+
+def oidc_client_secret(config: Config) -> str:
+    """The client secret: oidc.client_secret, else the first line of oidc.client_secret_file."""
+    if config.oidc.client_secret:
+        return config.oidc.client_secret
+    try:
+        return config.path(config.oidc.client_secret_file).read_text().strip()
+    except OSError as e:
+        raise ConfigError(f"oidc.client_secret_file: {e}") from None
 
 
 def config_from_mapping(data: dict[str, Any], base_dir: Path | None = None) -> Config:

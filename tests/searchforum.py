@@ -15,10 +15,11 @@ from sqlalchemy import select
 from archive_web import create_app
 from mailgateway.indexer import index_all_pending
 from storage.db import session_scope
-from storage.models import Category, Message, Topic
+from storage.models import Category, Message, Topic, utcnow
 from storage.people import person_by_address
 from storage.search_queue import mark_topic_for_reindex
 from storage.search_index import SearchIndex
+from storage.web_sessions import open_web_session
 
 ALICE = "alice@example.org"
 BOB = "bob@example.org"
@@ -90,10 +91,10 @@ class Forum:
     def client(self, member: str | None = None) -> FlaskClient:
         client = self.app.test_client()
         if member:
-            with session_scope(self.engine, readonly=True) as db:
-                person_id = person_by_address(db, member).id
+            with session_scope(self.engine) as db:  # a signed-in browser, as sign-in opens one
+                sid = open_web_session(db, person_by_address(db, member).id, "mail", "", utcnow())
             with client.session_transaction() as session:
-                session["person_id"] = person_id
+                session["sid"] = sid
         return client
 
     def json(self, member: str | None = ALICE, **params: Any) -> dict[str, Any]:

@@ -163,3 +163,32 @@ def test_after_signing_in_the_reader_is_brought_back_but_never_to_another_site(a
     assert 'name="next" value="/"' in form
     form = client.get("/sign-in?next=/topics/3").get_data(as_text=True)
     assert 'name="next" value="/topics/3"' in form
+
+
+def test_signing_out_ends_the_session_on_the_server(alice, client, sink):
+    """Issue 10, finding 11: a copy of the session cookie taken before signing out (a shared
+    computer, a stolen cookie) must not stay signed in."""
+    sign_in(client, alice, sink, "alice@example.org")
+    copied = client.get_cookie("relais_session").value
+    assert submit(client, "/account", "/sign-out").status_code == 302
+    assert client.get("/account").status_code == 302
+
+    other = create_app(alice.config, alice.engine).test_client()
+    other.set_cookie("relais_session", copied, domain="localhost")
+    assert other.get("/account").status_code == 302  # sent to sign in: the session is over
+    page = other.get("/")
+    assert "Alice Martin" not in text_of(page) and "Se connecter" in text_of(page)
+
+
+def test_a_member_ends_their_other_sessions(alice, sink):
+    laptop = create_app(alice.config, alice.engine).test_client()
+    phone = create_app(alice.config, alice.engine).test_client()
+    sign_in(laptop, alice, sink, "alice@example.org")
+    sign_in(phone, alice, sink, "alice@example.org")
+    account = text_of(laptop.get("/account"))
+    assert account.count("avec un lien envoyé par courriel") == 2 and "(ce navigateur)" in account
+
+    done = submit(laptop, "/account", "/account/sessions/sign-out-elsewhere")
+    assert done.status_code == 302
+    assert "1 autre session est déconnectée" in text_of(laptop.get("/account"))
+    assert phone.get("/account").status_code == 302 and laptop.get("/account").status_code == 200

@@ -46,6 +46,7 @@ from storage.models.mailflow import (  # noqa: F401
 from storage.models.web import (  # noqa: F401
     SignInLink,
     RateLimitHit,
+    WebSession,
 )
 from storage.models.moderation import (  # noqa: F401
     CommandStatus,
@@ -91,6 +92,7 @@ __all__ = [
     "MemberRequest",
     "SignInLink",
     "RateLimitHit",
+    "WebSession",
     "CommandStatus",
     "CommandMail",
     "SignedCommand",
