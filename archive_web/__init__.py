@@ -50,6 +50,8 @@ def create_app(config: Config, engine: Engine | None = None) -> Flask:
     for module in (topics, pages, files, feeds, sign_in, account, i18n, search, unsubscribe,
                    moderation, moderation_topics, obstacles):
         app.register_blueprint(module.bp)
+    from archive_web import posting
+    app.register_blueprint(posting.bp)
     from archive_web import oidc
     app.register_blueprint(oidc.bp)
     from archive_web import moderation_unreadable

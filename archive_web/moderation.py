@@ -13,18 +13,24 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+import email
+import email.policy
+from dataclasses import dataclass
+
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from archive_web.auth import current_reader, members_only
+from archive_web.auth import address_mode, current_reader, members_only
+from archive_web.bodies import RenderedBody, render_body
 from archive_web.db import db, forum_config, write_session
+from mailgateway.body import ParsedAttachment, attachment_parts, extract_body
 from mailgateway.bounces import BAD_SIGNATURE, PLAIN_ADDRESS, UNKNOWN_SUBSCRIPTION
-from mailgateway.commands_moderation import command_id_of_token, confirm_command_mail
+from mailgateway.commands_moderation import command_id_of_token, confirm_command_mail, confirmation_target
 from mailgateway.held_decisions import allow_and_approve, approve_held, reject_held
 from storage.config import secret_key
 from storage.control import kept_bounces
 from storage.held import pending_held
-from storage.models import CommandMail, CommandStatus
+from storage.models import CommandMail, CommandStatus, HeldMessage
 from storage.moderation import ModerationError, audit_log
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderation")
@@ -56,10 +62,44 @@ def home() -> Response:
     return redirect(url_for("moderation.held"))
 
 
+@dataclass(frozen=True)
+class HeldView:
+    """A held message as the queue shows it: its text, sanitised as the archive shows mail,
+    and its attachments — what the moderator decides on."""
+
+    held: HeldMessage
+    body: RenderedBody
+    attachments: tuple[ParsedAttachment, ...]
+
+
+def _held_view(held: HeldMessage) -> HeldView:
+    return HeldView(held, render_body(held.raw, None, address_mode(), _("(address hidden)")),
+                    extract_body(held.raw).attachments)
+
+
 @bp.get("/held")
 @moderators_only
 def held() -> str:
-    return render_template("moderation/held.html", held=pending_held(db()))
+    return render_template("moderation/held.html", held=[_held_view(h) for h in pending_held(db())])
+
+
+@bp.get("/held/<int:held_id>/attachments/<int:index>")
+@moderators_only
+def held_attachment(held_id: int, index: int) -> Response:
+    """A held message's attachment, always as a download that no browser runs."""
+    found = db().get(HeldMessage, held_id)
+    if found is None:
+        abort(404)
+    parts = attachment_parts(email.message_from_bytes(found.raw, policy=email.policy.compat32))
+    if not 0 <= index < len(parts):
+        abort(404)
+    listed = next((a for a in extract_body(found.raw).attachments if a.part_index == index), None)
+    name = listed.filename if listed and listed.filename else f"attachment-{index + 1}"
+    response = Response(parts[index].get_payload(decode=True) or b"", mimetype="application/octet-stream")
+    response.headers.set("Content-Disposition", "attachment", filename=name.replace('"', "_")[:200])
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _decide(held_id: int, decide: Callable[..., Any], done: str) -> Response:
@@ -137,7 +177,8 @@ def _pending(token: str) -> tuple[int, CommandMail | None]:
 @bp.get("/confirm/<token>")
 def confirm(token: str) -> str:
     _command_id, row = _pending(token)
-    return render_template("moderation/confirm.html", row=row, token=token, results=None)
+    target = confirmation_target(db(), forum_config(), row) if row is not None else {}
+    return render_template("moderation/confirm.html", row=row, token=token, results=None, target=target)
 
 
 @bp.post("/confirm/<token>")

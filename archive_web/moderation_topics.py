@@ -11,12 +11,13 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from archive_web.db import db, write_session
+from archive_web.db import db, forum_config, write_session
 from archive_web.moderation import moderator_id, moderators_only
 from storage.categories import CategoryError, all_categories, category_for_name, merge_categories, rename_category
 from storage.messages import topic_messages
 from storage.models import Resolution, SheetKind, Topic
-from storage.moderation import ModerationError, audit_log, close_topic, log_action, reopen_topic, set_topic_category
+from mailgateway.topic_status import close_and_notify, reopen_and_notify
+from storage.moderation import ModerationError, audit_log, log_action, set_topic_category
 from storage.sheets import SheetError, delete_sheet, save_sheet, topic_sheets
 from storage.thread_repair import merge_topic, split_message
 
@@ -59,11 +60,14 @@ def status(topic_id: int) -> Response:
     value = request.form.get("resolution", "")
     who = {"actor_id": moderator_id(), "via": "web"}
     if value == "open":
-        return _apply(lambda s: reopen_topic(s, topic_id, **who), _("The topic is open again."), _topic_page(topic_id))
+        return _apply(lambda s: reopen_and_notify(s, forum_config(), topic_id, **who), _("The topic is open again."),
+                      _topic_page(topic_id))
     if value not in {r.value for r in Resolution}:
         flash(_("Please choose a resolution."))
         return redirect(_topic_page(topic_id))
-    return _apply(lambda s: close_topic(s, topic_id, Resolution(value), **who), _("The topic is closed."),
+    answer = request.form.get("answer", type=int)
+    return _apply(lambda s: close_and_notify(s, forum_config(), topic_id, Resolution(value), answer_message_id=answer,
+                                             **who), _("The topic is closed."),
                   _topic_page(topic_id))
 
 

@@ -7,6 +7,9 @@ Then times, as a signed-in member of a members-only archive (the reader who sees
 
 - the home page `/`, the 200-message topic page, a category page,
 - and, as the floor, a static "hello" route added to the same Flask application,
+- then the writing forms: POST /topics/new and POST /messages/<id>/reply, each answered
+  once the post is built, run through the gateway's steps, stored and queued (a fresh form
+  for each, its GET not timed),
 
 each through the WSGI application in-process (Flask's test client) and over HTTP (werkzeug's
 threaded server on 127.0.0.1, a new connection per request, as a browser's first visit),
@@ -14,9 +17,10 @@ in rounds that time every page once, so that load from elsewhere on the machine 
 the floor and the pages alike.
 Prints the median and 95th percentile of each, and each page's median as a multiple of the
 floor's median measured in the same run. Goal: every page's median under 5x the floor's,
-and no page's 95th percentile over 100 ms.
+and no page's 95th percentile over 100 ms; each POST's 95th percentile under 100 ms.
 
-    .venv/bin/python bench/web.py [--topics T] [--messages M] [--requests N] [--database-url URL] [--json]
+    .venv/bin/python bench/web.py [--topics T] [--messages M] [--requests N] [--posts P]
+                                  [--database-url URL] [--json]
 
 The exit status is 0 whether the goal is met or not (this is a measurement); it is non-zero
 only if a page does not answer 200 or does not show what it should.
@@ -35,6 +39,7 @@ import http.client  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import random  # noqa: E402
+import re  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -178,6 +183,30 @@ def one_over_http(port: int, path: str, cookie: str) -> float:
     return elapsed
 
 
+_HIDDEN = re.compile(r'name="(csrf_token|form_token)" value="([^"]+)"')
+
+
+def one_post(client, form_path: str, fields: dict[str, str]) -> float:  # type: ignore[no-untyped-def]
+    """A fresh form (not timed), then its POST, answered once the post is stored and queued."""
+    hidden = dict(_HIDDEN.findall(client.get(form_path).get_data(as_text=True)))
+    t0 = time.perf_counter()
+    response = client.post(form_path, data={**hidden, "action": "send", **fields})
+    elapsed = time.perf_counter() - t0
+    if response.status_code != 302:
+        raise SystemExit(f"POST {form_path} answered {response.status_code}")
+    return elapsed
+
+
+def measure_posts(client, n: int, reply_to: int) -> dict[str, list[float]]:  # type: ignore[no-untyped-def]
+    durations: dict[str, list[float]] = {"POST /topics/new": [], "POST /messages/<id>/reply": []}
+    for i in range(n):
+        durations["POST /topics/new"].append(one_post(client, "/topics/new", {
+            "subject": f"Obstacle mesuré {i}", "body": "Bonjour,\n\nUn obstacle de plus, écrit sur le web.\n"}))
+        durations["POST /messages/<id>/reply"].append(one_post(client, f"/messages/{reply_to}/reply", {
+            "body": f"Réponse {i}, écrite sur le web.\n"}))
+    return durations
+
+
 def measure(pages: dict[str, str], n: int, timed) -> dict[str, list[float]]:  # type: ignore[no-untyped-def]
     """n rounds, each timing every page once: a burst of load on this shared machine then
     falls on the floor and the pages alike, and their ratio stays fair."""
@@ -193,6 +222,7 @@ def main() -> int:
     parser.add_argument("--topics", type=int, default=10_000)
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200, help="timed requests per page and mode")
+    parser.add_argument("--posts", type=int, default=200, help="timed POSTs of each writing form")
     parser.add_argument("--database-url", default="", help="an empty database (default: SQLite in a temporary folder)")
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--json", action="store_true")
@@ -204,7 +234,8 @@ def main() -> int:
         config = config_from_mapping({
             "forum": {"address": "forum@example.org"}, "archive": {"visibility": "members"},
             "storage": {"database_url": args.database_url or f"sqlite:///{tmp}/relais.sqlite3", "data_dir": tmp},
-            "search": {"index_dir": f"{tmp}/index"}}, base_dir=Path(tmp))
+            "search": {"index_dir": f"{tmp}/index"},
+            "web": {"post_limit_per_hour": 1_000_000}}, base_dir=Path(tmp))
         engine = initialise(config)
         t0 = time.perf_counter()
         big_topic, category = generate(engine, args.topics, args.messages, args.seed)
@@ -235,6 +266,7 @@ def main() -> int:
             in_process = measure(pages, args.requests, lambda path: one_in_process(client, path))
             over_http = measure(pages, args.requests,
                                 lambda path: one_over_http(server.server_port, path, cookie))
+            posts = measure_posts(client, args.posts, reply_to=1)  # topic 1 is open
         finally:
             server.shutdown()
             engine.dispose()
@@ -246,13 +278,15 @@ def main() -> int:
                 "http_median_ms": statistics.median(over_http[name]) * 1000,
                 "http_p95_ms": percentile(over_http[name], 0.95) * 1000}
 
+    posted = {name: {"wsgi_median_ms": statistics.median(d) * 1000, "wsgi_p95_ms": percentile(d, 0.95) * 1000}
+              for name, d in posts.items()}
     floor = results["hello (floor)"]
     for figures in results.values():
         figures["wsgi_ratio"] = figures["wsgi_median_ms"] / floor["wsgi_median_ms"]
         figures["http_ratio"] = figures["http_median_ms"] / floor["http_median_ms"]
     if args.json:
         print(json.dumps({"topics": args.topics, "messages": args.messages, "requests": args.requests,
-                          "generated_s": generated_s, "pages": results}, indent=2))
+                          "generated_s": generated_s, "pages": results, "posts": posted}, indent=2))
         return 0
     print(f"\n{args.requests} requests per page, as a signed-in member; times in ms")
     print(f"{'page':<24}{'cold':>8}{'WSGI med':>10}{'p95':>8}{'x floor':>9}{'HTTP med':>10}{'p95':>8}{'x floor':>9}")
@@ -264,6 +298,11 @@ def main() -> int:
     p95_ok = all(f["wsgi_p95_ms"] <= GOAL_P95_MS and f["http_p95_ms"] <= GOAL_P95_MS for f in pages_only.values())
     print(f"\ngoal: medians under {GOAL_RATIO}x the floor: {'met' if ratio_ok else 'NOT met'}; "
           f"95th percentiles under {GOAL_P95_MS} ms: {'met' if p95_ok else 'NOT met'}")
+    print(f"\n{args.posts} POSTs of each form (stored and queued, answered 302); times in ms")
+    for name, f in posted.items():
+        print(f"{name:<28}{'median':>8}{f['wsgi_median_ms']:>8.1f}{'p95':>6}{f['wsgi_p95_ms']:>8.1f}")
+    posts_ok = all(f["wsgi_p95_ms"] <= GOAL_P95_MS for f in posted.values())
+    print(f"goal: POSTs' 95th percentiles under {GOAL_P95_MS} ms: {'met' if posts_ok else 'NOT met'}")
     return 0
 
 

@@ -24,6 +24,7 @@ from mailgateway.held_decisions import approve_held, reject_held
 from mailgateway.command_targets import Targets, find_targets, whole_mail_headers
 from mailgateway.notices import queue_notice
 from mailgateway.parse import parse_message
+from mailgateway.topic_status import close_and_notify, reopen_and_notify
 from storage.categories import CategoryError
 from storage.config import Config, secret_key
 from storage.db import Engine, Session, session_scope
@@ -32,12 +33,10 @@ from storage.moderation import (
     ModerationError,
     add_command_mail,
     claim_confirmation,
-    close_topic,
     is_moderator,
     received_command_mails,
     record_signed_mail,
     signed_mail_acted,
-    reopen_topic,
     set_topic_category,
 )
 from storage.people import poster
@@ -106,7 +105,19 @@ def ask_confirmation(session: Session, config: Config, secret: str, row: Command
     queue_notice(session, config, to=row.from_address, name="command-confirm", purpose="command-confirm",
                  in_reply_to=row.message_id, reply_to=confirm_address(config, secret, row.id),
                  commands=row.commands.splitlines(), why=why, hours=config.moderation.confirm_hours,
-                 link=f"{config.forum.base_url}/moderation/confirm/{confirmation_token(secret, row.id)}")
+                 link=f"{config.forum.base_url}/moderation/confirm/{confirmation_token(secret, row.id)}",
+                 **confirmation_target(session, config, row))
+
+
+def confirmation_target(session: Session, config: Config, row: CommandMail) -> dict[str, Any]:
+    """What a confirmation request names (so that the moderator knows what they confirm):
+    the held message and the topic the commands act on, each with its subject."""
+    topic = session.get(Topic, row.topic_id) if row.topic_id is not None else None
+    held = session.get(HeldMessage, row.held_id) if row.held_id is not None else None
+    return {"topic_id": topic.id if topic else None, "topic_subject": topic.subject if topic else "",
+            "topic_url": f"{config.forum.base_url}/topics/{topic.id}" if topic else "",
+            "held_id": held.id if held else None, "held_subject": held.subject if held else "",
+            "held_sender": held.from_address if held else ""}
 
 
 def confirm_command_mail(session: Session, config: Config, secret: str, command_id: int, *, via: str,
@@ -157,6 +168,7 @@ class _Target:
     held_id: int | None
     actor_id: int | None
     via: str
+    answered: int | None = None  # the message the mail replies to: `#close solution` marks it
 
 
 def apply_command_mail(session: Session, config: Config, secret: str, row: CommandMail, *,
@@ -168,7 +180,7 @@ def apply_command_mail(session: Session, config: Config, secret: str, row: Comma
         results = [{"key": "not-moderator", "line": line} for line in lines]
     else:
         # Found by the commands job from what the mail's proof covers (mailgateway.command_targets).
-        target = _Target(row.topic_id, row.held_id, row.person_id, via)
+        target = _Target(row.topic_id, row.held_id, row.person_id, via, row.answered_id)
         results = [_run(session, config, secret, Command.read(line), target) for line in lines]
     _answer(session, config, row.from_address, row.message_id, results)
     return results
@@ -205,10 +217,10 @@ def _run(session: Session, config: Config, secret: str, command: Command, target
         resolution = resolution_named(argument)
         if resolution is None:
             return {**result, "key": "bad-resolution", "given": argument}
-        close_topic(session, target.topic_id, resolution, **who)
+        close_and_notify(session, config, target.topic_id, resolution, answer_message_id=target.answered, **who)
         return {**result, **facts, "key": "closed", "resolution": resolution.value}
     if word == "reopen":
-        reopen_topic(session, target.topic_id, **who)
+        reopen_and_notify(session, config, target.topic_id, **who)
         return {**result, **facts, "key": "reopened"}
     if not argument:
         return {**result, "key": "missing-category"}

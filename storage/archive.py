@@ -40,6 +40,7 @@ class TopicRow:
     messages: int
     created: datetime
     last_activity: datetime
+    answer_message_id: int | None = None  # the accepted answer, linked from lists and the banner
 
 
 _MESSAGE_COUNT = (select(func.count(Message.id)).where(Message.topic_id == Topic.id)
@@ -49,7 +50,7 @@ _MESSAGE_COUNT = (select(func.count(Message.id)).where(Message.topic_id == Topic
 def _topic_rows_query() -> Select:  # type: ignore[type-arg]
     return (select(Topic.id, Topic.subject, Topic.status, Topic.resolution, Category.name, Category.slug,
                    Organisation.name, Organisation.kind, _MESSAGE_COUNT, Topic.created_at,
-                   Topic.last_activity_at)
+                   Topic.last_activity_at, Topic.answer_message_id)
             .outerjoin(Category, Topic.category_id == Category.id)
             .outerjoin(Person, Topic.author_id == Person.id)
             .outerjoin(Organisation, Person.organisation_id == Organisation.id))

@@ -48,6 +48,7 @@ class WebConfig:
     sign_in_limit_per_ip: int = 20
     trusted_proxies: int = 0
     sign_in_by_mail: bool = True
+    post_limit_per_hour: int = 30
 
 
 @dataclass(frozen=True)
@@ -246,6 +247,7 @@ POSITIVE_SETTINGS = (
     "search.writer_memory_mb",
     "search.reindex_processes",
     "moderation.confirm_hours",
+    "web.post_limit_per_hour",
 )
 
 

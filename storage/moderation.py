@@ -17,8 +17,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from storage.categories import category_for_name
 from storage.models import (
+    Address,
     AllowedSender,
     CommandMail,
+    DeliveryMode,
+    FollowLevel,
     CommandStatus,
     HeldMessage,
     HeldStatus,
@@ -28,7 +31,9 @@ from storage.models import (
     Resolution,
     Role,
     SignedCommand,
+    Subscription,
     Topic,
+    TopicFollow,
     TopicStatus,
     utcnow,
 )
@@ -98,20 +103,57 @@ class Change:
 
 
 def close_topic(session: Session, topic_id: int | None, resolution: Resolution, *,
-                actor_id: int | None, via: str) -> Change:
+                actor_id: int | None, via: str, answer_message_id: int | None = None) -> Change:
+    """Close with a resolution. With `solution`, `answer_message_id` becomes the accepted
+    answer if it is a reply in this topic (the message that opened a thread is the question,
+    never its answer); another resolution has none."""
     topic = _topic(session, topic_id)
     before = _state(topic)
     topic.status, topic.resolution = TopicStatus.CLOSED, resolution
+    if resolution is not Resolution.SOLUTION:
+        topic.answer_message_id = None
+    elif answer_message_id is not None and session.scalar(
+            select(Message.topic_id).where(Message.id == answer_message_id,
+                                           Message.parent_id.is_not(None))) == topic.id:
+        topic.answer_message_id = answer_message_id
     return _changed(session, topic, "close", before, _state(topic), actor_id, via)
 
 
 def reopen_topic(session: Session, topic_id: int | None, *, actor_id: int | None, via: str) -> Change:
-    """Open again: a reopened topic is unresolved, so its resolution is cleared."""
+    """Open again: a reopened topic is unresolved, so its resolution and answer are cleared."""
     topic = _topic(session, topic_id)
     before = _state(topic)
     topic.status = TopicStatus.OPEN
     topic.resolution = None
+    topic.answer_message_id = None
     return _changed(session, topic, "reopen", before, _state(topic), actor_id, via)
+
+
+def status_notice_addresses(session: Session, topic_id: int, *, except_person_id: int | None) -> list[str]:
+    """Who is told that a topic was closed or reopened: the members who wrote in it (unless
+    they receive nothing, mode `none`) and those who follow it; never who muted it, whose
+    delivery is disabled by bounces, or the moderator who did it. One address each."""
+    writers = set(session.scalars(select(Message.author_id).where(Message.topic_id == topic_id,
+                                                                 Message.author_id.is_not(None)).distinct()))
+    levels = dict(session.execute(select(TopicFollow.person_id, TopicFollow.level)
+                                  .where(TopicFollow.topic_id == topic_id)).all())
+    wanted = (writers | {p for p, level in levels.items() if level is FollowLevel.FOLLOW}) - \
+        {p for p, level in levels.items() if level is FollowLevel.MUTE} - {except_person_id}
+    if not wanted:
+        return []
+    rows = session.execute(
+        select(Person.id, Subscription.mode, Subscription.disabled_at, Address.email)
+        .join(Address, Address.person_id == Person.id)
+        .outerjoin(Subscription, Subscription.person_id == Person.id)
+        .where(Person.id.in_(wanted), Person.role.in_((Role.MEMBER, *MODERATOR_ROLES)))
+        .order_by(Person.id, Address.id))
+    addresses: dict[int, str] = {}
+    for person_id, mode, disabled_at, address in rows:
+        following = levels.get(person_id) is FollowLevel.FOLLOW
+        if disabled_at is not None or (mode is DeliveryMode.NONE and not following):
+            continue
+        addresses.setdefault(person_id, address)
+    return list(addresses.values())
 
 
 def set_topic_category(session: Session, topic_id: int | None, name: str, *,

@@ -56,6 +56,9 @@ class Topic(Base):
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # Set on a topic a moderator split off another: threading never merges it back.
     split_from_id: Mapped[int | None] = mapped_column(Integer)
+    # The message a moderator marked as the answer (`#close solution` in reply to it, or on
+    # the web). No foreign key: a split may move it; shown only while it is in this topic.
+    answer_message_id: Mapped[int | None] = mapped_column(Integer)
 
     category: Mapped[Category | None] = relationship()
     author: Mapped[Person | None] = relationship()

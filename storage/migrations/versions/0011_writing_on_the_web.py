@@ -15,8 +15,11 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    pass
+    # The accepted answer of a topic (a message id; no foreign key, see the model).
+    with op.batch_alter_table('topics', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('answer_message_id', sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('topics', schema=None) as batch_op:
+        batch_op.drop_column('answer_message_id')

@@ -1,0 +1,270 @@
+"""Writing on the web, for signed-in members: a new topic (/topics/new) and a reply to a
+message (/messages/<id>/reply), each with a preview, attachments and, for moderators,
+"reply and close". The post is built as a real mail and goes through the gateway's own
+steps (mailgateway.web_post); subscribers receive it by mail like any post.
+
+Each form carries its Message-ID in a signed hidden field, made when the form is first
+shown: sending the same form twice (a double click, a reload) stores one post. Members
+are limited to `[web] post_limit_per_hour` posts; whatever goes wrong, the text typed is
+shown again with the reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from archive_web.auth import address_mode, current_reader, members_only, signed_in_member
+from archive_web.bodies import RenderedBody, render_body, split_segments
+from archive_web.db import db, forum_config, write_session
+from archive_web.i18n import current_language, moment_in
+from mailgateway.body import extract_body
+from mailgateway.pipeline import Rejected
+from mailgateway.topic_status import close_and_notify
+from mailgateway.web_post import Parent, Upload, WebPost, build_message, new_message_id, post_from_web
+from storage.config import secret_key
+from storage.models import Message, Resolution, TopicStatus, utcnow
+from storage.tokens import make_token, read_token
+from storage.web_posts import (
+    allow_web_post,
+    category_by_id,
+    category_options,
+    file_new_topic,
+    message_by_pk,
+    stored_message_pk,
+    web_author,
+)
+
+bp = Blueprint("posting", __name__)
+
+FORM_PURPOSE = "web-post"
+FORM_MAX_AGE = 24 * 3600  # a form left open for a day can still be sent
+MAX_SUBJECT = 300
+_CONTENT_TYPE = re.compile(r"^[\w.+-]{1,100}/[\w.+-]{1,100}$")
+
+
+@dataclass
+class Draft:
+    """What the member typed (and attached), kept through previews and errors."""
+
+    subject: str = ""
+    body: str = ""
+    category: str = ""
+    close: str = ""     # moderators: a resolution to close the topic with, after the reply
+    answer: str = ""    # moderators: "parent" or "mine", the accepted answer when closing with a solution
+    attachments: list[Upload] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+@bp.before_request
+def bound_uploads() -> None:
+    # Refuse absurd bodies before reading them; the exact bound is the built message's size.
+    request.max_content_length = forum_config().smtp.max_message_size * 2 + 1024 * 1024
+
+
+def _form_token(person_id: int) -> str:
+    config = forum_config()
+    return make_token(secret_key(config), FORM_PURPOSE, {"m": new_message_id(config), "p": person_id})
+
+
+def _message_id_of(token: str, person_id: int) -> str | None:
+    payload = read_token(secret_key(forum_config()), FORM_PURPOSE, token, max_age=FORM_MAX_AGE)
+    if isinstance(payload, dict) and payload.get("p") == person_id and isinstance(payload.get("m"), str):
+        return payload["m"]
+    return None
+
+
+def _clean_filename(name: str, index: int) -> str:
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = re.sub(r"[\x00-\x1f\x7f\"]", "_", name).strip()
+    return name[:200] or f"attachment-{index}"
+
+
+def _clean_type(value: str) -> str:
+    value = (value or "").split(";")[0].strip().lower()
+    return value if _CONTENT_TYPE.match(value) else "application/octet-stream"
+
+
+def _read_draft() -> Draft:
+    form = request.form
+    draft = Draft(subject=" ".join(form.get("subject", "").split()), body=form.get("body", "").replace("\r\n", "\n"),
+                  category=form.get("category", ""), close=form.get("close", ""), answer=form.get("answer", ""))
+    # Attachments already sent with a preview come back as hidden fields.
+    for name, ctype, data in zip(form.getlist("kept_name"), form.getlist("kept_type"), form.getlist("kept_data")):
+        try:
+            payload = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        draft.attachments.append(Upload(_clean_filename(name, len(draft.attachments) + 1), _clean_type(ctype), payload))
+    for upload in request.files.getlist("attachments"):
+        if not upload.filename:
+            continue
+        draft.attachments.append(Upload(_clean_filename(upload.filename, len(draft.attachments) + 1),
+                                        _clean_type(upload.mimetype), upload.read()))
+    return draft
+
+
+def _check(draft: Draft, *, new_topic: bool) -> None:
+    if new_topic:
+        if not draft.subject:
+            draft.errors["subject"] = _("Please give your message a subject.")
+        elif len(draft.subject) > MAX_SUBJECT:
+            draft.errors["subject"] = _("The subject is too long (at most %(n)d characters).", n=MAX_SUBJECT)
+        if draft.category and not (draft.category.isdigit() and category_by_id(db(), int(draft.category))):
+            draft.errors["category"] = _("Please choose one of the categories.")
+    if not draft.body.strip():
+        draft.errors["body"] = _("Please write your message.")
+    if draft.close and draft.close not in {r.value for r in Resolution}:
+        draft.errors["close"] = _("Please choose a resolution.")
+
+
+def _check_size(draft: Draft, raw: bytes) -> None:
+    limit = forum_config().smtp.max_message_size
+    if len(raw) > limit:
+        draft.errors["attachments"] = _(
+            "The message and its attachments are too large: %(size)s, at most %(limit)s. Please send smaller "
+            "files, or fewer.", size=_megabytes(len(raw)), limit=_megabytes(limit))
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+def _post(draft: Draft, person_id: int, parent: Parent | None, message_id: str) -> WebPost:
+    author = web_author(db(), person_id)
+    if author is None:
+        abort(403)
+    return WebPost(message_id=message_id, author=author, subject=draft.subject, body=draft.body,
+                   parent=parent, attachments=tuple(draft.attachments))
+
+
+def _preview(raw: bytes) -> RenderedBody:
+    return render_body(raw, extract_body(raw).text, address_mode(), _("(address hidden)"))
+
+
+def _send(draft: Draft, post: WebPost, *, close_answer: int | None = None) -> Response | None:
+    """Store the post (one transaction with the rate limit, the category and the closing);
+    a redirect to where it went, or None with the reason in draft.errors."""
+    config = forum_config()
+    person_id = post.author.person_id
+    try:
+        with write_session() as s:
+            already = stored_message_pk(s, post.message_id)
+            if already is None and not allow_web_post(s, person_id, config.web.post_limit_per_hour, utcnow()):
+                draft.errors["body"] = _("You have sent many messages in the last hour: please wait a while "
+                                         "before sending this one. Your text is kept below.")
+                return None
+            outcome = post_from_web(s, config, secret_key(config), post)
+            pk = stored_message_pk(s, post.message_id)
+            if outcome.outcome == "stored" and outcome.stored is not None:
+                if draft.category and outcome.stored.new_topic:
+                    file_new_topic(s, outcome.stored.topic_id, int(draft.category))
+                if draft.close and current_reader().is_moderator:
+                    answer = close_answer if draft.answer == "parent" else pk if draft.answer == "mine" else None
+                    close_and_notify(s, config, outcome.stored.topic_id, Resolution(draft.close),
+                                     actor_id=person_id, via="web", answer_message_id=answer)
+    except Rejected:
+        abort(403)
+    if outcome.outcome == "held":
+        flash(_("The topic is closed: your message was passed on to the moderators, who may publish it. "
+                "You will receive a mail explaining how to go on."))
+        return redirect(url_for("topics.topic", topic_id=post.parent.topic_id) if post.parent else url_for("topics.index"))
+    if outcome.outcome == "duplicate":
+        flash(_("This message was already sent: it is published once."))
+    else:
+        flash(_("Your message is published; subscribers receive it by mail."))
+    return redirect(url_for("topics.message", message_pk=pk)) if pk else redirect(url_for("topics.index"))
+
+
+def _render_form(template: str, draft: Draft, token: str, status: int = 200, **context: object) -> tuple[str, int]:
+    raw_preview = context.pop("raw_preview", None)
+    return render_template(template, draft=draft, token=token, first_error=next(iter(draft.errors), None),
+                           preview=_preview(raw_preview) if raw_preview else None,  # type: ignore[arg-type]
+                           kept=[(a.filename, a.content_type, base64.b64encode(a.data).decode(), len(a.data))
+                                 for a in draft.attachments],
+                           max_size=_megabytes(forum_config().smtp.max_message_size),
+                           resolutions=list(Resolution), **context), status
+
+
+def _handle(template: str, draft: Draft, *, parent: Parent | None, new_topic: bool,
+            close_answer: int | None = None, **context: object) -> Response | tuple[str, int]:
+    person_id = signed_in_member()
+    token = request.form.get("form_token", "")
+    message_id = _message_id_of(token, person_id)
+    if message_id is None:  # forged, or older than a day: a fresh form, the text kept
+        token = _form_token(person_id)
+        draft.errors.setdefault("body", _("This form has expired: please check your message and send it again."))
+        return _render_form(template, draft, token, 400, **context)
+    _check(draft, new_topic=new_topic)
+    post = _post(draft, person_id, parent, message_id)
+    raw = build_message(forum_config(), post)
+    _check_size(draft, raw)
+    if draft.errors:
+        return _render_form(template, draft, token, 422, **context)
+    if request.form.get("action") == "preview":
+        return _render_form(template, draft, token, raw_preview=raw, **context)
+    sent = _send(draft, post, close_answer=close_answer)
+    if sent is None:
+        return _render_form(template, draft, token, 429, **context)
+    return sent
+
+
+@bp.route("/topics/new", methods=["GET", "POST"])
+@members_only
+def new_topic() -> Response | tuple[str, int]:
+    context = {"categories": category_options(db())}
+    if request.method == "GET":
+        return _render_form("posting_new.html", Draft(), _form_token(signed_in_member()), **context)
+    return _handle("posting_new.html", _read_draft(), parent=None, new_topic=True, **context)
+
+
+@dataclass(frozen=True)
+class Answered:
+    """The message answered, as the reply form shows it."""
+
+    id: int
+    author: str
+    when: str
+    subject: str
+    topic_id: int
+    topic_closed: bool
+    body: RenderedBody
+
+
+def _answered(message: Message) -> Answered:
+    config = forum_config()
+    return Answered(message.id, message.from_name or _("(name not given)"),
+                    moment_in(message.date, current_language(), config.forum.timezone), message.subject,
+                    message.topic_id, message.topic.status is TopicStatus.CLOSED,
+                    render_body(message.raw, message.text, address_mode(), _("(address hidden)")))
+
+
+def quoted(message: Message, when: str) -> str:
+    """The message's own text (signature left out) quoted as mail clients do, under an
+    attribution line."""
+    text = message.text if message.text is not None else extract_body(message.raw).text
+    own = "\n\n".join(part for kind, part in split_segments(text) if kind != "signature")
+    lines = "\n".join(f"> {line}" if line else ">" for line in own.splitlines())
+    return _("On %(when)s, %(author)s wrote:", when=when, author=message.from_name or _("(name not given)")) + \
+        f"\n{lines}\n\n"
+
+
+@bp.route("/messages/<int:message_pk>/reply", methods=["GET", "POST"])
+@members_only
+def reply(message_pk: int) -> Response | tuple[str, int]:
+    message = message_by_pk(db(), message_pk)
+    if message is None:
+        abort(404)
+    answered = _answered(message)
+    context = {"answered": answered}
+    if request.method == "GET":
+        draft = Draft(body=quoted(message, answered.when) if request.args.get("quote") else "")
+        return _render_form("posting_reply.html", draft, _form_token(signed_in_member()), **context)
+    parent = Parent.of(message, forum_config().domain)
+    return _handle("posting_reply.html", _read_draft(), parent=parent, new_topic=False, close_answer=message.id,
+                   **context)

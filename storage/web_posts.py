@@ -1,0 +1,62 @@
+"""What posting on the web reads and writes besides the pipeline's own steps: who the
+signed-in author is, the message answered, the category of a new topic, the per-person
+rate limit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from storage.models import Category, Message, Person, Role, Topic
+from storage.rate_limits import allow
+
+MEMBER_ROLES = (Role.MEMBER, Role.MODERATOR, Role.ADMIN)
+
+
+@dataclass(frozen=True)
+class WebAuthor:
+    person_id: int
+    name: str
+    address: str  # the person's first address: the From of their web posts
+    role: Role
+
+
+def web_author(session: Session, person_id: int) -> WebAuthor | None:
+    """The member who posts, or None if they are no longer a member or have no address."""
+    person = session.scalar(select(Person).where(Person.id == person_id)
+                            .options(selectinload(Person.addresses)))
+    if person is None or person.role not in MEMBER_ROLES or not person.addresses:
+        return None
+    return WebAuthor(person.id, person.name, person.addresses[0].email, person.role)
+
+
+def message_by_pk(session: Session, message_pk: int) -> Message | None:
+    return session.get(Message, message_pk)
+
+
+def stored_message_pk(session: Session, message_id: str) -> int | None:
+    return session.scalar(select(Message.id).where(Message.message_id == message_id))
+
+
+def category_by_id(session: Session, category_id: int) -> Category | None:
+    return session.get(Category, category_id)
+
+
+def category_options(session: Session) -> list[tuple[int, str]]:
+    """(id, name) of every category, for the new-topic form."""
+    return [(i, name) for i, name in session.execute(select(Category.id, Category.name).order_by(Category.name))]
+
+
+def file_new_topic(session: Session, topic_id: int, category_id: int) -> None:
+    """The category its author chose for a topic opened on the web."""
+    topic = session.get(Topic, topic_id)
+    if topic is not None and topic.category_id is None:
+        topic.category_id = category_id
+
+
+def allow_web_post(session: Session, person_id: int, per_hour: int, now: datetime) -> bool:
+    """Count one web post of this person, if they are under the hourly limit."""
+    return allow(session, {f"web-post:{person_id}": per_hour}, timedelta(hours=1), now)

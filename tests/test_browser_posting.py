@@ -1,0 +1,107 @@
+"""Writing on the web in a real browser (Debian's Chromium, Playwright) against the real
+`relais serve`: a moderator signs in by the mailed link, opens a topic with an attachment
+after a preview, meets the error of an empty form (announced, focused), replies quoting a
+message, and reads the held queue; axe-core checks each page, screenshots at 1280 and 390
+px wide go to test-artifacts/, and nothing scrolls sideways on a phone.
+
+Select with `-m browser` (see tests/test_browser.py for when they are skipped).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mailfactory import make_mail
+from storage.db import session_scope
+from storage.instance import initialise
+from storage.models import Message, Person, Role
+from test_browser import ARTIFACTS, CHROMIUM, IN_CI, browser_page, send, serious_violations, served  # noqa: F401
+from webtools import link_in, mail_with_subject, make_config, visibility  # noqa: F401
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not IN_CI and not CHROMIUM.exists(),
+                       reason="Debian's chromium is not installed (/usr/bin/chromium): run `make browser-deps`"),
+    pytest.mark.parametrize("visibility", ["members"]),
+]
+
+WIDE, PHONE = 1280, 390
+
+
+def shoot(page, name: str, audited: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
+    """Screenshots at both widths, the axe-core audit, and no sideways scrolling on a phone."""
+    for width in (WIDE, PHONE):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= PHONE, f"{name} scrolls sideways at {PHONE} px ({scroll} px)"
+    audited[name] = serious_violations(page)
+    page.set_viewport_size({"width": WIDE, "height": 900})
+
+
+def test_a_member_writes_on_the_web(served, browser_page, sink, tmp_path):
+    page, base = browser_page, f"http://127.0.0.1:{served.web.port}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    audited: dict[str, object] = {}
+    engine = initialise(served)
+    with session_scope(engine) as db:
+        db.query(Person).filter_by(name="Alice Martin").one().role = Role.MODERATOR
+    send(served, make_mail("Question de la préfecture", message_id="held-1@prefecture.example.fr",
+                           sender="Claire <claire@prefecture.example.fr>",
+                           body="Bonjour,\n\nPouvons-nous rejoindre le réseau ?\n"), "claire@prefecture.example.fr")
+
+    # A visitor is invited to sign in; the mailed link brings them to the new-topic form.
+    page.goto(base + "/")
+    page.get_by_role("link", name="Connectez-vous pour participer").click()
+    page.get_by_label("Votre adresse électronique").fill("alice@example.org")
+    page.get_by_role("button", name="M'envoyer un lien de connexion").click()
+    page.get_by_role("heading", name="Consultez votre messagerie").wait_for()
+    page.goto(link_in(mail_with_subject(sink, "alice@example.org", "Votre lien de connexion")))
+    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_role("heading", level=1, name="Nouveau sujet").wait_for()
+
+    # An empty form is refused: the error is announced and the focus is on the field.
+    page.get_by_role("button", name="Envoyer").click()
+    page.get_by_role("alert").wait_for()
+    assert page.evaluate("document.activeElement.id") == "subject"
+    shoot(page, "posting-error", audited)
+
+    # Preview, then send, with an attachment.
+    page.get_by_label("Objet").fill("Obstacle : télétravail des frontaliers")
+    page.get_by_label("Votre message").fill("Bonjour,\n\nLe détail : https://example.org/accord\n")
+    attachment = tmp_path / "accord.txt"
+    attachment.write_text("Accord de 2023.\n")
+    page.get_by_label("Pièces jointes (facultatif)").set_input_files(str(attachment))
+    page.get_by_role("button", name="Aperçu").click()
+    page.get_by_role("heading", name="Aperçu").wait_for()
+    assert page.get_by_role("link", name="https://example.org/accord").count() == 1
+    assert "accord.txt" in page.locator("main").inner_text()
+    shoot(page, "posting-new", audited)
+    page.get_by_role("button", name="Envoyer").click()
+    page.get_by_text("Votre message est publié").wait_for()
+    page.get_by_role("heading", level=1, name="Obstacle : télétravail des frontaliers").wait_for()
+    assert page.get_by_role("link", name="accord.txt").count() == 1
+
+    # A reply quoting the message.
+    page.get_by_role("link", name="Répondre").first.click()
+    page.get_by_role("heading", level=1, name="Répondre à Alice Martin").wait_for()
+    page.get_by_role("link", name="Citer ce message dans ma réponse").click()
+    assert "> Le détail : https://example.org/accord" in page.get_by_label("Votre réponse").input_value()
+    shoot(page, "posting-reply", audited)
+    page.get_by_label("Votre réponse").press("Control+Home")
+    page.get_by_label("Votre réponse").type("Une précision.\n\n")
+    page.get_by_role("button", name="Envoyer").click()
+    page.get_by_text("Votre message est publié").wait_for()
+    with session_scope(engine, readonly=True) as db:
+        assert db.query(Message).count() == 2
+
+    # The moderator's held queue shows the held message's text.
+    page.goto(base + "/moderation/held")
+    page.get_by_text("Pouvons-nous rejoindre le réseau ?").wait_for()
+    shoot(page, "moderation-held", audited)
+    engine.dispose()
+
+    (ARTIFACTS / "axe-posting.json").write_text(json.dumps(audited, indent=2, ensure_ascii=False))
+    assert {name: found for name, found in audited.items() if found} == {}
