@@ -203,7 +203,7 @@ class Server:
         for task in Path(f"/proc/{self.process.pid}/task").iterdir():
             children = (task / "children").read_text().split()
             pids.extend(int(pid) for pid in children)
-        return [pid for pid in pids if "relais" in _cmdline(pid) or "multiprocessing" in _cmdline(pid)]
+        return [pid for pid in pids if "spawn_main" in _cmdline(pid)]  # not the resource tracker
 
     def kill9(self) -> None:
         self.process.kill()
