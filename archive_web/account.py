@@ -13,7 +13,8 @@ from flask_babel import gettext as _
 
 from archive_web.auth import members_only, signed_in_member
 from archive_web.db import db, forum_config, write_session
-from archive_web.i18n import current_language, safe_next
+from archive_web.i18n import current_language
+from archive_web.redirects import safe_next
 from archive_web.sign_in import WINDOW
 from mailgateway.notices import queue_notice
 from storage.accounts import account as load_account

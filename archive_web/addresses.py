@@ -4,21 +4,25 @@ members (storage.address_masking says how). `for_reader` serves views and feeds;
 
 from __future__ import annotations
 
+from flask import g
 from flask_babel import gettext as _
 
 from archive_web.auth import address_mode
 from storage.address_masking import mask_addresses_in_text
 
 
-def hidden_label() -> str:
-    return _("(address hidden)")
+def reader_masking() -> tuple[str, str]:
+    """(mode, label for a hidden address) for this request's reader, looked up once."""
+    if "address_masking" not in g:
+        g.address_masking = (address_mode(), _("(address hidden)"))
+    return g.address_masking
 
 
 def for_reader(text: str | None) -> str:
     """The text with its addresses hidden or obfuscated for this request's reader."""
-    return mask_addresses_in_text(text or "", address_mode(), hidden_label())
+    return mask_addresses_in_text(text, *reader_masking()) if text else ""
 
 
 def masked(text: object) -> str:
     """Template filter: `{{ topic.subject|masked }}`."""
-    return for_reader(str(text) if text is not None else "")
+    return for_reader(str(text)) if text is not None else ""

@@ -1,51 +1,99 @@
 """Downloads: a message's attachments, re-read from the raw bytes (the record), and a whole
-topic as an mbox file."""
+topic as an mbox file.
+
+An attachment's first download maps where every part of its message lies in the raw bytes
+(mailgateway.part_spans) and records it; later downloads read that part alone. Its name is
+given as RFC 6266 `filename*` (UTF-8) with an ASCII fallback, without the invisible
+characters that could disguise it (a right-to-left override, U+202E, makes
+"invoice<U+202E>fdp.exe" look like "invoiceexe.pdf").
+"""
 
 from __future__ import annotations
 
-import email
-import email.policy
+import io
+import logging
 import re
 import time
+from email.message import Message as MimePart
 
-from flask import Blueprint, Response, abort
+from flask import Blueprint, Response, abort, send_file
 
+from archive_web.addresses import for_reader
 from archive_web.auth import current_reader, may_read_bodies
-from archive_web.db import db
-from mailgateway.body import attachment_parts
+from archive_web.db import db, write_session
+from mailgateway.body import UnreadableMessage, attachment_parts, parse_message
+from mailgateway.part_spans import attachment_spans, part_from_span
+from storage.archive import attachment_of, raw_slice, record_attachment_spans
 from storage.messages import topic_messages
-from storage.models import Message, Topic
+from storage.models import Attachment, Message, Topic
 
 bp = Blueprint("files", __name__)
+log = logging.getLogger(__name__)
 
 # Always a download; typed as themselves only when a browser cannot run them (an HTML or SVG
 # attachment must never run as a page of the archive).
 _SAFE_TYPES = {"application/pdf", "image/png", "image/jpeg", "image/gif", "text/plain", "text/csv"}
+# Controls, and the invisible characters that reorder or hide text (bidi embeddings,
+# overrides and isolates, direction marks, zero-width characters).
+_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def shown_filename(name: str) -> str:
+    """An attachment's name as pages show it: what it looks like is what it is."""
+    return " ".join(_INVISIBLE.sub("", name).split())
 
 
 def _download_name(name: str, fallback: str) -> str:
-    name = re.sub(r'[\x00-\x1f"\\/]', "_", name).strip() or fallback
+    name = re.sub(r'["\\/]', "_", for_reader(shown_filename(name))).strip(" .") or fallback
     return name[:200]
+
+
+def _part(message_pk: int, index: int, listed: Attachment | None) -> MimePart | None:
+    """The attachment's MIME part: from its recorded span, else from the whole message
+    (recording the spans of all its parts for the next downloads)."""
+    if listed is not None and listed.part_start is not None and listed.part_end is not None:
+        found = raw_slice(db(), message_pk, listed.part_start, listed.part_end)
+        return part_from_span(found) if found is not None else None
+    message = db().get(Message, message_pk)
+    if message is None:
+        return None
+    try:
+        parts = attachment_parts(parse_message(message.raw))
+    except (UnreadableMessage, RecursionError):
+        return None
+    if listed is not None:
+        _remember_spans(message_pk, message.raw)
+    return parts[index] if 0 <= index < len(parts) else None
+
+
+def _remember_spans(message_pk: int, raw: bytes) -> None:
+    spans = attachment_spans(raw)
+    if spans is None:
+        return
+    try:
+        with write_session() as s:
+            record_attachment_spans(s, message_pk, spans)
+    except Exception:  # only a saving for next time: the download goes on
+        log.warning("could not record the attachment spans of message %s", message_pk, exc_info=True)
 
 
 @bp.get("/messages/<int:message_pk>/attachments/<int:index>")
 def attachment(message_pk: int, index: int) -> Response:
     if not may_read_bodies():
         abort(403)
-    message = db().get(Message, message_pk)
-    if message is None:
+    listed = attachment_of(db(), message_pk, index)
+    part = _part(message_pk, index, listed)
+    if part is None:
         abort(404)
-    parts = attachment_parts(email.message_from_bytes(message.raw, policy=email.policy.compat32))
-    if not 0 <= index < len(parts):
-        abort(404)
-    part = parts[index]
-    # compat32 decodes what it can and returns broken transfer encodings as they are.
-    payload = part.get_payload(decode=True) or b""
-    listed = next((a for a in message.attachments if a.part_index == index), None)
+    try:
+        # compat32 decodes what it can and returns broken transfer encodings as they are.
+        payload = part.get_payload(decode=True) or b""
+    except Exception:
+        payload = b""
     filename = _download_name(listed.filename if listed else "", f"attachment-{index + 1}")
     ctype = part.get_content_type()
-    response = Response(payload, mimetype=ctype if ctype in _SAFE_TYPES else "application/octet-stream")
-    response.headers.set("Content-Disposition", "attachment", filename=filename)
+    response = send_file(io.BytesIO(payload), mimetype=ctype if ctype in _SAFE_TYPES else "application/octet-stream",
+                         as_attachment=True, download_name=filename, conditional=False, etag=False)
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response

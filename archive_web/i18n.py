@@ -18,6 +18,7 @@ from flask_babel import Babel, format_decimal, get_locale, get_translations, nge
 from flask_babel import gettext as _
 
 from archive_web.db import forum_config
+from archive_web.redirects import safe_next
 from storage.config import REPO_DIR, Config
 
 LANGUAGES = ("fr", "en")
@@ -85,13 +86,6 @@ def _translations() -> NullTranslations:
     if "translations" not in g:
         g.translations = get_translations()
     return g.translations
-
-
-def safe_next(target: str | None) -> str:
-    """A local path to go back to; anything else (another site, //host) goes home."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return "/"
 
 
 @bp.get("/language/<code>")

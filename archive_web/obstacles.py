@@ -10,9 +10,11 @@ from flask import Blueprint, Response, render_template, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 
+from archive_web.addresses import reader_masking
 from archive_web.db import db, forum_config
+from archive_web.feeds import atom_feed
 from archive_web.i18n import current_language
-from mailgateway.reporting import LABELS, obstacles_csv
+from mailgateway.reporting import LABELS, masked_obstacles, obstacles_csv
 from storage.models import SheetKind, TopicSheet, utcnow
 from storage.reports import obstacle_counts, outstanding_obstacles
 from storage.sheets import sheet_html, sheets_of_kind, topic_sheets
@@ -28,7 +30,7 @@ def _absolute(endpoint: str, **values: object) -> str:
 
 @bp.get("/obstacles.csv")
 def csv_list() -> Response:
-    text = obstacles_csv(forum_config(), outstanding_obstacles(db()), current_language())
+    text = obstacles_csv(forum_config(), outstanding_obstacles(db()), current_language(), reader_masking()[0])
     name = f"obstacles-{utcnow().date().isoformat()}.csv"
     return Response(text, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -37,7 +39,7 @@ def csv_list() -> Response:
 @bp.get("/obstacles.atom")
 def feed() -> Response:
     labels = LABELS.get(current_language(), LABELS["en"])
-    rows = outstanding_obstacles(db(), limit=FEED_SIZE)
+    rows = masked_obstacles(outstanding_obstacles(db(), limit=FEED_SIZE), *reader_masking())
     entries = []
     for row in rows:
         state = labels[row.status] + (f", {labels[row.resolution]}" if row.resolution else "")
@@ -50,10 +52,8 @@ def feed() -> Response:
                         "title": row.title or _("(no subject)"), "updated": row.last_activity,
                         "author": None, "category": row.category, "content": "\n".join(facts)})
     updated = max((row.last_activity for row in rows), default=datetime(2000, 1, 1).astimezone())
-    body = render_template("feed.xml", title=_("Unresolved and escalated obstacles") + " — " + forum_config().forum.name,
-                           self_url=_absolute("obstacles.feed"), page_url=_absolute("topics.obstacles"),
-                           updated=updated, entries=entries)
-    return Response(body, mimetype="application/atom+xml")
+    return atom_feed(_("Unresolved and escalated obstacles") + " — " + forum_config().forum.name,
+                     _absolute("obstacles.feed"), _absolute("topics.obstacles"), entries, updated)
 
 
 @bp.get("/good-practices")

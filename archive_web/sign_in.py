@@ -2,7 +2,8 @@
 
 The link is signed and expires (storage.tokens), and is recorded in the database so that it
 works once (storage.sign_in). Whether or not the address is a member's, the answer is the
-same, so the form cannot be used to find out who is a member. Requests are rate-limited per
+same and so is the work done before it, so neither the form nor the time it takes tells who
+is a member. Requests are rate-limited per
 address and per client IP, in the database (storage.rate_limits). `[web] sign_in_by_mail`
 switches the link off (the members' space, archive_web.oidc, then being the way in).
 
@@ -13,7 +14,7 @@ signing out revokes it, so a copy of the cookie is worth nothing afterwards.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -21,10 +22,12 @@ from flask_babel import ngettext
 
 from archive_web.auth import SESSION_KEY, current_reader, session_lifetime, start_session
 from archive_web.db import db, forum_config, write_session
-from archive_web.i18n import current_language, safe_next
+from archive_web.i18n import current_language
 from archive_web.oidc import provider_logout_url
+from archive_web.redirects import safe_next
 from mailgateway.notices import queue_notice
 from storage.config import secret_key
+from storage.db import Session
 from storage.models import utcnow
 from storage.people import normalise_address, person_by_address
 from storage.rate_limits import allow
@@ -74,18 +77,32 @@ def request_link() -> tuple[str, int] | str:
         allowed = allow(s, {f"sign-in:ip:{request.remote_addr}": config.web.sign_in_limit_per_ip,
                             f"sign-in:address:{address}": config.web.sign_in_limit_per_address}, WINDOW, now)
         if allowed:
-            person = person_by_address(s, address)
-            if person is not None and person.is_member:
-                minutes = config.web.sign_in_link_minutes
-                nonce = create_sign_in_link(s, person.id, address, now, timedelta(minutes=minutes))
-                token = make_token(secret_key(config), PURPOSE, {"n": nonce, "next": next_path})
-                link = config.forum.base_url.rstrip("/") + url_for("sign_in.confirm", token=token)
-                queue_notice(s, config, to=address, name="sign_in", purpose="sign-in",
-                             language=current_language(), link=link, minutes=minutes)
+            _mail_link_if_member(s, address, next_path, now)
     if not allowed:
         return render_template("sign_in_step.html", step="limited"), 429
     # The same answer for every address: nobody learns from it who is a member.
     return render_template("sign_in_step.html", step="sent", address=address)
+
+
+def _mail_link_if_member(s: Session, address: str, next_path: str, now: datetime) -> None:
+    """The same work for every address — a link recorded and signed, its mail written and
+    queued — so that the time of the answer tells nobody who is a member. For an address
+    that is not a member's, it is all withdrawn (back to a savepoint) before the commit."""
+    config = forum_config()
+    person = person_by_address(s, address)
+    member_id = person.id if person is not None and person.is_member else None
+    minutes = config.web.sign_in_link_minutes
+    savepoint = s.begin_nested()
+    nonce = create_sign_in_link(s, member_id, address, now, timedelta(minutes=minutes))
+    token = make_token(secret_key(config), PURPOSE, {"n": nonce, "next": next_path})
+    link = config.forum.base_url.rstrip("/") + url_for("sign_in.confirm", token=token)
+    queue_notice(s, config, to=address, name="sign_in", purpose="sign-in", language=current_language(),
+                 link=link, minutes=minutes)
+    s.flush()
+    if member_id is None:
+        savepoint.rollback()
+    else:
+        savepoint.commit()
 
 
 def _read(token: str) -> dict[str, str] | None:

@@ -10,7 +10,7 @@ mostly a join of cached fragments.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 
@@ -18,11 +18,13 @@ from flask import current_app, request
 from flask_babel import gettext as _
 from markupsafe import Markup
 
-from archive_web.auth import address_mode
-from archive_web.bodies import RenderedBody, address_text, render_body
+from archive_web.addresses import reader_masking
+from archive_web.bodies import RenderedBody, render_body
 from archive_web.db import forum_config
+from archive_web.files import shown_filename
 from archive_web.i18n import current_language, moment_in
 from mailgateway.body import ParsedAttachment, extract_body
+from storage.address_masking import mask_addresses_in_text, shown_address
 from storage.archive import ThreadEntry
 
 
@@ -47,18 +49,24 @@ class ShownMessage:
 def _shown(entry: ThreadEntry, topic_subject: str, mode: str, with_address: bool,
            labels: tuple[str, str, str], when: Callable[[datetime], str]) -> ShownMessage:
     m, (no_name, hidden, earlier) = entry.message, labels
+
+    def masked(text: str) -> str:  # a display name or a subject may be, or hold, an address
+        return mask_addresses_in_text(text, mode, hidden)
+
     if m.indexed_at:
-        attachments = tuple(ParsedAttachment(a.filename, a.content_type, a.size, a.part_index)
-                            for a in entry.attachments)
+        listed = [ParsedAttachment(a.filename, a.content_type, a.size, a.part_index) for a in entry.attachments]
     else:  # stored seconds ago: the indexing job has not listed its attachments yet
-        attachments = extract_body(m.raw).attachments
+        listed = list(extract_body(m.raw).attachments)
+    attachments = tuple(replace(a, filename=masked(shown_filename(a.filename)) or f"attachment-{a.part_index + 1}")
+                        for a in listed)
     return ShownMessage(
-        id=m.id, depth=entry.depth, author=m.from_name or no_name, organisation=entry.organisation,
+        id=m.id, depth=entry.depth, author=masked(m.from_name) or no_name,
+        organisation=masked(entry.organisation) if entry.organisation else None,
         kind=entry.organisation_kind.value if entry.organisation_kind else None,
-        address=address_text(m.from_address, mode, hidden) if with_address and m.from_address else None,
+        address=shown_address(m.from_address, mode, hidden) if with_address and m.from_address else None,
         iso=m.date.isoformat(), when=when(m.date), parent_id=entry.parent.id if entry.parent else None,
-        parent_author=(entry.parent.from_name or earlier) if entry.parent else None,
-        subject=m.subject if m.subject and not m.subject.endswith(topic_subject) else None,
+        parent_author=(masked(entry.parent.from_name) or earlier) if entry.parent else None,
+        subject=masked(m.subject) if m.subject and not m.subject.endswith(topic_subject) else None,
         body=render_body(m.raw, m.text, mode, hidden), attachments=attachments,
         unreadable=m.unreadable_reason is not None)
 
@@ -71,9 +79,9 @@ def _fragment(message: ShownMessage, language: str, script_root: str) -> Markup:
 
 def thread_html(entries: list[ThreadEntry], topic_subject: str, is_member: bool) -> list[Markup]:
     """The HTML of each message of a thread, in thread order."""
-    mode, language, zone, root = address_mode(), current_language(), forum_config().forum.timezone, \
-        request.script_root
-    labels = (_("(name not given)"), _("(address hidden)"), _("an earlier message"))
+    (mode, hidden), language = reader_masking(), current_language()
+    zone, root = forum_config().forum.timezone, request.script_root
+    labels = (_("(name not given)"), hidden, _("an earlier message"))
 
     def when(date: datetime) -> str:
         return moment_in(date, language, zone)

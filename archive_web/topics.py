@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 
+from archive_web.addresses import masked
 from archive_web.auth import current_reader, may_read_bodies
 from archive_web.db import db
 from archive_web.thread_view import thread_html
@@ -24,6 +25,8 @@ from storage.archive import (
 from storage.models import Category, Message, TopicStatus
 
 bp = Blueprint("topics", __name__)
+# Every name, title and subject a template prints goes through it.
+bp.add_app_template_filter(masked, "masked")
 
 PAGE_SIZE = 30
 

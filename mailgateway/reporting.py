@@ -2,7 +2,9 @@
 resolution and category, and the list of unresolved and escalated obstacles as CSV, mailed
 to `[reporting] recipients` (e.g. the national coordination) through the outgoing queue.
 
-The CSV is the one the /obstacles page offers (`obstacles_csv`).
+The CSV is the one the /obstacles page offers (`obstacles_csv`). Its cells are safe to open
+in a spreadsheet (no formula runs), and addresses in titles, categories and organisations are
+hidden from the report (its recipients are not signed-in members) as from visitors.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import csv
 import email.policy
 import email.utils
 import io
+from dataclasses import replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from mailgateway.addresses import bounces_address, request_address
 from mailgateway.notices import render_notice
+from storage.address_masking import HIDE, mask_addresses_in_text
 from storage.config import Config
 from storage.db import Engine, session_scope
 from storage.models import utcnow
@@ -25,10 +29,10 @@ from storage.reports import OutstandingObstacle, closed_since, obstacle_counts, 
 LABELS = {
     "fr": {"open": "ouvert", "closed": "clos", "solution": "solution trouvée", "bat": "BAT",
            "study": "étude", "legal-impossibility": "impossibilité juridique",
-           "escalated": "remonté (non résolu)"},
+           "escalated": "remonté (non résolu)", "address-hidden": "(adresse masquée)"},
     "en": {"open": "open", "closed": "closed", "solution": "solution found", "bat": "technical-assistance voucher",
            "study": "study", "legal-impossibility": "legal impossibility",
-           "escalated": "escalated (unresolved)"},
+           "escalated": "escalated (unresolved)", "address-hidden": "(address hidden)"},
 }
 HEADERS = {
     "fr": ("numéro", "titre", "statut", "résolution", "catégorie", "organisations", "ouvert le",
@@ -38,19 +42,39 @@ HEADERS = {
 }
 
 
-def obstacles_csv(config: Config, rows: list[OutstandingObstacle], language: str) -> str:
+# A cell starting so is a formula to spreadsheet programs (OWASP, "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: object) -> object:
+    """A text cell that a spreadsheet shows as text, never runs: a leading quote if needed."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def masked_obstacles(rows: list[OutstandingObstacle], mode: str, hidden_label: str) -> list[OutstandingObstacle]:
+    """The rows with addresses hidden or obfuscated in their titles, categories and organisations."""
+    def mask(text: str) -> str:
+        return mask_addresses_in_text(text, mode, hidden_label)
+    return [replace(row, title=mask(row.title), category=mask(row.category) if row.category else row.category,
+                    organisations=[mask(name) for name in row.organisations]) for row in rows]
+
+
+def obstacles_csv(config: Config, rows: list[OutstandingObstacle], language: str, address_mode: str = HIDE) -> str:
     """The unresolved and escalated obstacles as CSV (with a byte-order mark, so that
-    spreadsheet programs read the accents right)."""
+    spreadsheet programs read the accents right), addresses hidden or obfuscated."""
     labels = LABELS.get(language, LABELS["en"])
+    rows = masked_obstacles(rows, address_mode, labels["address-hidden"])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(HEADERS.get(language, HEADERS["en"]))
     base = config.forum.base_url.rstrip("/")
     for row in rows:
-        writer.writerow([row.id, row.title, labels[row.status],
-                         labels[row.resolution] if row.resolution else "", row.category or "",
-                         "; ".join(row.organisations), row.opened.date().isoformat(),
-                         row.last_activity.date().isoformat(), f"{base}/topics/{row.id}"])
+        writer.writerow([spreadsheet_cell(cell) for cell in (
+            row.id, row.title, labels[row.status], labels[row.resolution] if row.resolution else "",
+            row.category or "", "; ".join(row.organisations), row.opened.date().isoformat(),
+            row.last_activity.date().isoformat(), f"{base}/topics/{row.id}")])
     return "\ufeff" + out.getvalue()
 
 
@@ -68,13 +92,16 @@ def send_periodic_report(engine: Engine, config: Config, now: datetime | None = 
     now = now or utcnow()
     since = report_period(config, now)
     language = config.forum.default_language
+    labels = LABELS[language]
     with session_scope(engine) as db:
         counts = obstacle_counts(db)
-        rows = outstanding_obstacles(db)
+        counts = replace(counts, by_category=[(mask_addresses_in_text(name, HIDE, labels["address-hidden"]), slug, n)
+                                              for name, slug, n in counts.by_category])
+        rows = masked_obstacles(outstanding_obstacles(db), HIDE, labels["address-hidden"])  # in the text too
         new = obstacle_counts(db, since).total
         closed = closed_since(db, since)
         subject, body = render_notice(config, "report", language, counts=counts, rows=rows, new=new,
-                                      closed=closed, since=since, now=now, labels=LABELS[language],
+                                      closed=closed, since=since, now=now, labels=labels,
                                       base_url=config.forum.base_url.rstrip("/"))
         attachment = obstacles_csv(config, rows, language).encode("utf-8")
         for recipient in config.reporting.recipients:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, func, select, tuple_, update
 from sqlalchemy.orm import Session, selectinload
 
 from storage.messages import thread_order
@@ -204,3 +204,26 @@ def organisations_with_members(session: Session) -> list[OrganisationRow]:
                                     .order_by(Organisation.name))
     return [OrganisationRow(o.name, o.kind, sorted(p.name for p in o.people if p.role is not Role.ARCHIVE))
             for o in organisations]
+
+
+def attachment_of(session: Session, message_pk: int, index: int) -> Attachment | None:
+    """A message's attachment by its position (None before the body is read)."""
+    return session.scalar(select(Attachment).where(Attachment.message_pk == message_pk,
+                                                   Attachment.part_index == index))
+
+
+def raw_slice(session: Session, message_pk: int, start: int, end: int) -> bytes | None:
+    """Bytes start..end of a message's raw bytes, read without loading the rest."""
+    found = session.scalar(select(func.substr(Message.raw, start + 1, end - start))
+                           .where(Message.id == message_pk))
+    return bytes(found) if found is not None else None
+
+
+def record_attachment_spans(session: Session, message_pk: int, spans: list[tuple[int, int]]) -> None:
+    """Record where each attachment lies in the raw bytes (spans in part_index order)."""
+    ids = dict(session.execute(select(Attachment.part_index, Attachment.id)
+                               .where(Attachment.message_pk == message_pk)).all())
+    rows = [{"id": ids[index], "part_start": start, "part_end": end}
+            for index, (start, end) in enumerate(spans) if index in ids]
+    if rows:
+        session.execute(update(Attachment), rows)

@@ -16,9 +16,10 @@ def _hash(nonce: str) -> str:
     return hashlib.sha256(nonce.encode()).hexdigest()
 
 
-def create_sign_in_link(session: Session, person_id: int, address: str, now: datetime,
+def create_sign_in_link(session: Session, person_id: int | None, address: str, now: datetime,
                         valid_for: timedelta) -> str:
-    """Record a new link for the person; returns its random part (to be signed and mailed)."""
+    """Record a new link for the person (None for an address that is not a member's: the
+    same work, a link that signs nobody in); returns its random part (to be signed)."""
     nonce = secrets.token_urlsafe(32)
     session.add(SignInLink(nonce_hash=_hash(nonce), person_id=person_id, address=address,
                            created_at=now, expires_at=now + valid_for))
@@ -35,7 +36,7 @@ def use_sign_in_link(session: Session, nonce: str, now: datetime) -> int | None:
     used = session.execute(
         update(SignInLink)
         .where(SignInLink.nonce_hash == _hash(nonce), SignInLink.used_at.is_(None),
-               SignInLink.expires_at > now)
+               SignInLink.expires_at > now, SignInLink.person_id.is_not(None))
         .values(used_at=now))
     if used.rowcount != 1:
         return None

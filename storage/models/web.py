@@ -18,7 +18,9 @@ class SignInLink(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     # SHA-256 of the link's random part: the database alone never yields a usable link.
     nonce_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    # None while a sign-in request for an address that is not a member's does the same work as
+    # a member's (archive_web.sign_in), before it is withdrawn: such a row signs nobody in.
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
     address: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
