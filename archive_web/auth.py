@@ -17,7 +17,13 @@ from flask import abort, g, redirect, request, session, url_for
 from archive_web.bodies import HIDE, OBFUSCATE
 from archive_web.db import db, forum_config, write_session
 from storage.models import Person, Role, utcnow
-from storage.web_sessions import TOUCH_EVERY, active_web_session, open_web_session, touch_web_session
+from storage.web_sessions import (
+    TOUCH_EVERY,
+    active_web_session,
+    forget_old_web_sessions,
+    open_web_session,
+    touch_web_session,
+)
 
 SESSION_KEY = "sid"
 
@@ -75,6 +81,7 @@ def start_session(person_id: int, method: str, *, nonce: str | None = None, id_t
     with write_session() as s:
         sid = open_web_session(s, person_id, method, request.headers.get("User-Agent", ""), utcnow(),
                                nonce=nonce, id_token=id_token)
+        forget_old_web_sessions(s, utcnow(), session_lifetime())
     session.clear()
     session[SESSION_KEY] = sid
     session.permanent = True

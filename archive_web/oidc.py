@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from authlib.integrations.flask_client import OAuth
 from authlib.oidc.core import CodeIDToken
@@ -192,6 +193,33 @@ def _text_claim(claims: dict[str, Any], name: str) -> str:
 def _refused(refusal: Refused) -> tuple[str, int]:
     log.warning("OpenID Connect sign-in refused (%s): %s", refusal.reason, refusal.detail)
     return render_template("sign_in_refused.html", reason=refusal.reason), REFUSALS[refusal.reason]
+
+
+@bp.after_app_request
+def allow_forms_to_the_provider(response: Response) -> Response:
+    """The sign-in button and the sign-out form are answered by a redirect to the provider,
+    which the page's `form-action 'self'` would block: name the provider's origin there too."""
+    config = forum_config()
+    policy = response.headers.get("Content-Security-Policy", "")
+    if config.oidc.enabled and "form-action 'self'" in policy:
+        response.headers["Content-Security-Policy"] = policy.replace(
+            "form-action 'self'", "form-action 'self' " + " ".join(_provider_origins(config)), 1)
+    return response
+
+
+def _provider_origins(config: Config) -> list[str]:
+    """The issuer's origin, and those of its authorization and logout endpoints once known."""
+    urls = [config.oidc.issuer]
+    client = current_app.extensions.get("relais.oidc")
+    if client is not None:
+        urls += [client.server_metadata.get(k, "") for k in ("authorization_endpoint", "end_session_endpoint")]
+    origins = []
+    for url in urls:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if parts.scheme in ("http", "https") and parts.netloc and origin not in origins:
+            origins.append(origin)
+    return origins
 
 
 def provider_logout_url(config: Config, id_token: str | None) -> str | None:
