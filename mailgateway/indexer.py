@@ -39,6 +39,7 @@ from storage.search_feed import (
 from storage.search_queue import (
     claim_pending,
     finish_indexing,
+    lock_claimed,
     mark_for_reindex,
     mark_indexed_since,
     release_claims,
@@ -130,12 +131,15 @@ def _record(engine: Engine, pks: list[int], read: Read, unreadable: dict[int, st
 
 
 def _record_in(db: Session, pks: list[int], read: Read, unreadable: dict[int, str], now: datetime) -> None:
-    for pk in pks:
+    # Only the rows locked without waiting (see storage.search_queue): the others stay
+    # claimed, and the next run indexes them again.
+    locked = lock_claimed(db, pks)
+    for pk in locked:
         if pk in read and pk not in unreadable:
             text, attachments = read[pk]
             record_body(db, pk, text, attachments, None)
-    finish_indexing(db, pks, now)
-    for pk in pks:
+    finish_indexing(db, locked, now)
+    for pk in locked:
         if pk in unreadable:
             set_aside(db, pk, unreadable[pk], now)
 

@@ -12,9 +12,11 @@ message never holds the queue. The indexing job is the only one to claim, one ba
 time, so whatever is CLAIMED when it starts a run was left by a failed run (a crash, a
 database outage) and goes back to the queue.
 
-Lock order (PostgreSQL): every statement here that changes several messages locks their
-rows first, by ascending id, so that the indexing job and the ingest writer never wait for
-each other in a cycle (a deadlock); the claim skips rows another transaction holds.
+Locks (PostgreSQL): the indexing job never waits for a row lock. Its claim, its finish and
+its release lock the rows they change first, by ascending id, skipping those another
+transaction holds (the ingest writer merging topics, a moderator's change): a row skipped
+stays claimed, and the next run takes it again. A transaction that never waits cannot be
+part of a deadlock. The marking functions lock by ascending id too.
 """
 
 from __future__ import annotations
@@ -49,11 +51,18 @@ def claim_pending(session: Session, limit: int) -> list[int]:
     return pks
 
 
+def lock_claimed(session: Session, pks: Iterable[int]) -> list[int]:
+    """Lock those of these messages that are still claimed and that no other transaction
+    holds, by ascending id; returns them. The caller records only those."""
+    return list(session.scalars(select(Message.id).where(Message.id.in_(list(pks)), Message.indexed_at == CLAIMED)
+                                .order_by(Message.id).with_for_update(key_share=True, skip_locked=True)))
+
+
 def finish_indexing(session: Session, pks: Iterable[int], indexed_at: datetime) -> None:
-    """Record that the index has these messages, unless a change came in meanwhile."""
-    where = Message.id.in_(list(pks)) & (Message.indexed_at == CLAIMED)
-    lock_messages(session, where)
-    session.execute(update(Message).where(where).values(indexed_at=indexed_at))
+    """Record that the index has these messages (locked by lock_claimed), unless a change
+    came in meanwhile."""
+    session.execute(update(Message).where(Message.id.in_(list(pks)), Message.indexed_at == CLAIMED)
+                    .values(indexed_at=indexed_at))
 
 
 def set_aside(session: Session, pk: int, reason: str, at: datetime) -> None:
@@ -70,12 +79,17 @@ def unreadable_among(session: Session, pks: Iterable[int]) -> dict[int, str]:
 
 
 def release_claims(session: Session, pks: Iterable[int] | None = None) -> int:
-    """Put claimed messages back in the queue (after a failure, or at start-up after a crash)."""
+    """Put claimed messages back in the queue (after a failure, or left by a crash or an
+    outage); those another transaction holds now are left for the next call."""
     where = Message.indexed_at == CLAIMED
     if pks is not None:
         where = where & Message.id.in_(list(pks))
-    lock_messages(session, where)
-    return session.execute(update(Message).where(where).values(indexed_at=None)).rowcount
+    locked = list(session.scalars(select(Message.id).where(where).order_by(Message.id)
+                                  .with_for_update(key_share=True, skip_locked=True)))
+    if not locked:
+        return 0
+    return session.execute(update(Message).where(Message.id.in_(locked), Message.indexed_at == CLAIMED)
+                           .values(indexed_at=None)).rowcount
 
 
 def mark_topic_for_reindex(session: Session, topic_id: int) -> None:
