@@ -121,13 +121,24 @@ def test_a_member_signs_in_with_the_members_space(forum):
     assert "Où vous êtes connecté" in account and "avec l'Espace membres" in account
 
 
-def test_the_moderator_group_makes_a_moderator(forum):
+def test_the_moderator_group_decides_who_moderates(forum):
+    forum.add_member(USERS["rtyler"], "Rtyler", role=Role.MODERATOR)  # imported as a moderator
     client = browser_of(forum)
     assert sign_in_with_provider(client, "dwho").status_code == 302  # dwho is in "timelords"
+    assert client.get("/moderation/held").status_code == 200
+    rose = browser_of(forum)
+    assert sign_in_with_provider(rose, "rtyler").status_code == 302  # rtyler is not
+    assert rose.get("/moderation/held").status_code == 403
     with session_scope(forum.engine, readonly=True) as db:
         assert person_by_address(db, USERS["dwho"]).role is Role.MODERATOR
         assert person_by_address(db, USERS["rtyler"]).role is Role.MEMBER
-    assert client.get("/moderation/held").status_code == 200
+
+
+def test_an_unreachable_provider_gets_a_clear_answer(make_forum):
+    forum = make_forum(issuer=f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    client = browser_of(forum)
+    refused = submit(client, "/sign-in", "/sign-in/oidc")
+    assert refused.status_code == 502 and "n'a pas répondu comme prévu" in text_of(refused)
 
 
 def test_a_person_is_created_on_first_sign_in_only_when_provisioning_says_so(make_forum):

@@ -10,7 +10,7 @@ import pytest
 from archive_web import create_app
 from mailgateway.delivery import deliver_due
 from storage.db import session_scope
-from storage.models import OutboundMessage, Role, SignInLink, utcnow
+from storage.models import OutboundMessage, Role, SignInLink, WebSession, utcnow
 from webtools import (  # noqa: F401
     app,
     client,
@@ -192,3 +192,12 @@ def test_a_member_ends_their_other_sessions(alice, sink):
     assert done.status_code == 302
     assert "1 autre session est déconnectée" in text_of(laptop.get("/account"))
     assert phone.get("/account").status_code == 302 and laptop.get("/account").status_code == 200
+
+
+def test_a_session_ends_after_session_days(alice, client, sink):
+    sign_in(client, alice, sink, "alice@example.org")
+    assert client.get("/account").status_code == 200
+    with session_scope(alice.engine) as db:  # the days pass
+        for row in db.query(WebSession):
+            row.created_at = utcnow() - timedelta(days=alice.config.web.session_days, seconds=1)
+    assert client.get("/account").status_code == 302
