@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
@@ -147,7 +148,7 @@ def _preview(raw: bytes) -> RenderedBody:
     return render_body(raw, extract_body(raw).text, address_mode(), _("(address hidden)"))
 
 
-def _send(draft: Draft, post: WebPost, *, close_answer: int | None = None) -> Response | None:
+def _send(draft: Draft, post: WebPost, raw: bytes, *, close_answer: int | None = None) -> Response | None:
     """Store the post (one transaction with the rate limit, the category and the closing);
     a redirect to where it went, or None with the reason in draft.errors."""
     config = forum_config()
@@ -159,7 +160,7 @@ def _send(draft: Draft, post: WebPost, *, close_answer: int | None = None) -> Re
                 draft.errors["body"] = _("You have sent many messages in the last hour: please wait a while "
                                          "before sending this one. Your text is kept below.")
                 return None
-            outcome = post_from_web(s, config, secret_key(config), post)
+            outcome = post_from_web(s, config, secret_key(config), post, raw)
             pk = stored_message_pk(s, post.message_id)
             if outcome.outcome == "stored" and outcome.stored is not None:
                 if draft.category and outcome.stored.new_topic:
@@ -181,46 +182,50 @@ def _send(draft: Draft, post: WebPost, *, close_answer: int | None = None) -> Re
     return redirect(url_for("topics.message", message_pk=pk)) if pk else redirect(url_for("topics.index"))
 
 
-def _render_form(template: str, draft: Draft, token: str, status: int = 200, **context: object) -> tuple[str, int]:
-    raw_preview = context.pop("raw_preview", None)
+Context = Callable[[], dict[str, object]]  # what a form page shows besides the form: read only to show it
+
+
+def _render_form(template: str, draft: Draft, token: str, context: Context, status: int = 200,
+                 raw_preview: bytes | None = None) -> tuple[str, int]:
     return render_template(template, draft=draft, token=token, first_error=next(iter(draft.errors), None),
-                           preview=_preview(raw_preview) if raw_preview else None,  # type: ignore[arg-type]
+                           preview=_preview(raw_preview) if raw_preview else None,
                            kept=[(a.filename, a.content_type, base64.b64encode(a.data).decode(), len(a.data))
                                  for a in draft.attachments],
                            max_size=_megabytes(forum_config().smtp.max_message_size),
-                           resolutions=list(Resolution), **context), status
+                           resolutions=list(Resolution), **context()), status
 
 
-def _handle(template: str, draft: Draft, *, parent: Parent | None, new_topic: bool,
-            close_answer: int | None = None, **context: object) -> Response | tuple[str, int]:
+def _handle(template: str, draft: Draft, context: Context, *, parent: Parent | None, new_topic: bool,
+            close_answer: int | None = None) -> Response | tuple[str, int]:
     person_id = signed_in_member()
     token = request.form.get("form_token", "")
     message_id = _message_id_of(token, person_id)
     if message_id is None:  # forged, or older than a day: a fresh form, the text kept
         token = _form_token(person_id)
         draft.errors.setdefault("body", _("This form has expired: please check your message and send it again."))
-        return _render_form(template, draft, token, 400, **context)
+        return _render_form(template, draft, token, context, 400)
     _check(draft, new_topic=new_topic)
     post = _post(draft, person_id, parent, message_id)
     raw = build_message(forum_config(), post)
     _check_size(draft, raw)
     if draft.errors:
-        return _render_form(template, draft, token, 422, **context)
+        return _render_form(template, draft, token, context, 422)
     if request.form.get("action") == "preview":
-        return _render_form(template, draft, token, raw_preview=raw, **context)
-    sent = _send(draft, post, close_answer=close_answer)
+        return _render_form(template, draft, token, context, raw_preview=raw)
+    sent = _send(draft, post, raw, close_answer=close_answer)
     if sent is None:
-        return _render_form(template, draft, token, 429, **context)
+        return _render_form(template, draft, token, context, 429)
     return sent
 
 
 @bp.route("/topics/new", methods=["GET", "POST"])
 @members_only
 def new_topic() -> Response | tuple[str, int]:
-    context = {"categories": category_options(db())}
+    def context() -> dict[str, object]:
+        return {"categories": category_options(db())}
     if request.method == "GET":
-        return _render_form("posting_new.html", Draft(), _form_token(signed_in_member()), **context)
-    return _handle("posting_new.html", _read_draft(), parent=None, new_topic=True, **context)
+        return _render_form("posting_new.html", Draft(), _form_token(signed_in_member()), context)
+    return _handle("posting_new.html", _read_draft(), context, parent=None, new_topic=True)
 
 
 @dataclass(frozen=True)
@@ -260,11 +265,13 @@ def reply(message_pk: int) -> Response | tuple[str, int]:
     message = message_by_pk(db(), message_pk)
     if message is None:
         abort(404)
-    answered = _answered(message)
-    context = {"answered": answered}
+    def context() -> dict[str, object]:
+        return {"answered": _answered(message)}
     if request.method == "GET":
-        draft = Draft(body=quoted(message, answered.when) if request.args.get("quote") else "")
-        return _render_form("posting_reply.html", draft, _form_token(signed_in_member()), **context)
+        shown = context()
+        when = shown["answered"].when  # type: ignore[attr-defined]
+        draft = Draft(body=quoted(message, when) if request.args.get("quote") else "")
+        return _render_form("posting_reply.html", draft, _form_token(signed_in_member()), lambda: shown)
     parent = Parent.of(message, forum_config().domain)
-    return _handle("posting_reply.html", _read_draft(), parent=parent, new_topic=False, close_answer=message.id,
-                   **context)
+    return _handle("posting_reply.html", _read_draft(), context, parent=parent, new_topic=False,
+                   close_answer=message.id)

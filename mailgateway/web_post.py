@@ -99,13 +99,13 @@ WEB: tuple[Step, ...] = tuple(authorise_signed_in if step is steps.authorise els
                               if step is not steps.take_commands)
 
 
-def post_from_web(session: Session, config: Config, secret: str, post: WebPost,
+def post_from_web(session: Session, config: Config, secret: str, post: WebPost, raw: bytes,
                   received_at: datetime | None = None) -> Outcome:
-    """Run the post through the steps in the caller's transaction. Outcome "stored", "held"
-    (a reply to a closed topic) or "duplicate" (the same form sent twice); Rejected if the
-    author may not post."""
+    """Run the post (`raw`: its bytes, from build_message) through the steps in the
+    caller's transaction. Outcome "stored", "held" (a reply to a closed topic) or
+    "duplicate" (the same form sent twice); Rejected if the author may not post."""
     at = received_at or utcnow()
-    inbound = Inbound(raw=build_message(config, post, at), config=config, secret=secret,
+    inbound = Inbound(raw=raw, config=config, secret=secret,
                       envelope_from=post.author.address, topic_hint=post.parent.topic_id if post.parent else None,
                       received_at=at, author=Poster(post.author.person_id, post.author.role))
     return run(session, inbound, WEB)

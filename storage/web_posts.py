@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
-from storage.models import Category, Message, Person, Role, Topic
+from storage.models import Address, Category, Message, Person, Role, Topic
 from storage.rate_limits import allow
 
 MEMBER_ROLES = (Role.MEMBER, Role.MODERATOR, Role.ADMIN)
@@ -26,11 +26,11 @@ class WebAuthor:
 
 def web_author(session: Session, person_id: int) -> WebAuthor | None:
     """The member who posts, or None if they are no longer a member or have no address."""
-    person = session.scalar(select(Person).where(Person.id == person_id)
-                            .options(selectinload(Person.addresses)))
-    if person is None or person.role not in MEMBER_ROLES or not person.addresses:
-        return None
-    return WebAuthor(person.id, person.name, person.addresses[0].email, person.role)
+    row = session.execute(select(Person.id, Person.name, Address.email, Person.role)
+                          .join(Address, Address.person_id == Person.id)
+                          .where(Person.id == person_id, Person.role.in_(MEMBER_ROLES))
+                          .order_by(Address.id).limit(1)).first()
+    return WebAuthor(row[0], row[1], row[2], Role(row[3])) if row else None
 
 
 def message_by_pk(session: Session, message_pk: int) -> Message | None:

@@ -92,10 +92,16 @@ def test_a_member_writes_on_the_web(served, browser_page, sink, tmp_path):
     shoot(page, "posting-reply", audited)
     page.get_by_label("Votre réponse").press("Control+Home")
     page.get_by_label("Votre réponse").type("Une précision.\n\n")
+    # Reply and close, the reply being the accepted answer: the topic shows a banner.
+    page.get_by_label("Clore le sujet après cette réponse, avec la résolution").select_option("solution")
+    page.get_by_label("Avec la résolution « solution trouvée », la réponse retenue est").select_option("mine")
     page.get_by_role("button", name="Envoyer").click()
     page.get_by_text("Votre message est publié").wait_for()
     with session_scope(engine, readonly=True) as db:
         assert db.query(Message).count() == 2
+    page.get_by_role("link", name="Voir la réponse retenue").wait_for()
+    assert "Ce sujet est clos." in page.locator("main").inner_text()
+    shoot(page, "topic-closed", audited)
 
     # The moderator's held queue shows the held message's text.
     page.goto(base + "/moderation/held")

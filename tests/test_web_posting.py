@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import threading
 
 import pytest
 from sqlalchemy import select
@@ -146,6 +147,26 @@ def test_a_form_sent_twice_stores_one_post(client, forum):
     assert first.headers["Location"] == second.headers["Location"]
     assert len(stored(forum)) == 1 and forum.count(Fanout) == 1
     assert "déjà été envoyé" in text_of(client.get(second.headers["Location"], follow_redirects=True))
+
+
+def test_a_double_click_sends_two_requests_at_once_and_stores_one_post(client, forum):
+    signed_in(client, forum)
+    fields = {**form(client, "/topics/new"), "action": "send", "subject": "Double clic", "body": "Bonjour.\n"}
+    second = create_app(forum.config, forum.engine).test_client()
+    second.set_cookie("relais_session", client.get_cookie("relais_session").value)  # the same browser
+    ready, answers = threading.Barrier(2), []
+
+    def click(browser) -> None:  # type: ignore[no-untyped-def]
+        ready.wait(timeout=10)
+        answers.append(browser.post("/topics/new", data=fields).status_code)
+
+    clicks = [threading.Thread(target=click, args=(b,)) for b in (client, second)]
+    for t in clicks:
+        t.start()
+    for t in clicks:
+        t.join(timeout=60)
+    assert answers == [302, 302]
+    assert len(stored(forum)) == 1 and forum.count(Fanout) == 1
 
 
 def test_empty_fields_and_oversized_attachments_are_refused_keeping_the_text(client, forum):
