@@ -286,7 +286,9 @@ def build_copy_template(config: Config, secret: str, post: PostFacts) -> CopyTem
 
     out = io.BytesIO()
     BytesGenerator(out, mangle_from_=False, maxheaderlen=0).flatten(msg, linesep="\r\n")
-    pieces = re.split(f"({re.escape(marker)}[U0-9]+)".encode("ascii"), out.getvalue())
+    written = out.getvalue()
+    written += b"" if written.endswith(b"\r\n") else b"\r\n"
+    pieces = re.split(f"({re.escape(marker)}[U0-9]+)".encode("ascii"), written)
     segments = tuple(p.decode("ascii") if i % 2 else p for i, p in enumerate(pieces))
     template = CopyTemplate(segments, footers, unsubscribe_hole, placeholder)
     problem = transport_problem(template.render(config, unsubscribe_url(config, secret, 0)))

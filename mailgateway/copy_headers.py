@@ -21,6 +21,10 @@ _BREAK_RE = re.compile(r"\r\n|\r|\n")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _MSG_ID_RE = re.compile(r"<[!-;=?-~]{1,900}>")  # one id, no space, short enough for a line
 _ID_LISTS = frozenset({"message-id", "in-reply-to", "references", "resent-message-id", "content-id"})
+_ADDRESS_LISTS = frozenset({"from", "sender", "reply-to", "to", "cc", "bcc", "resent-from", "resent-sender",
+                            "resent-to", "resent-cc"})
+# What readers and relays parse at the top of a message: written only without a defect.
+_PARSED = _ADDRESS_LISTS | {"date", "message-id"}
 # RFC 5322 3.6: at most one of each (the first is kept); MIME headers likewise per part.
 SINGLE = frozenset({"date", "from", "sender", "reply-to", "to", "cc", "bcc", "message-id", "in-reply-to",
                     "references", "subject", "mime-version", "content-type", "content-transfer-encoding",
@@ -35,7 +39,7 @@ def header_text(text: str) -> str:
 
 def unfolded(value: str) -> str:
     """A raw header value as text: unfolded, 8-bit bytes decoded, controls removed."""
-    raw = value.encode("ascii", "surrogateescape") if not value.isascii() else value.encode("ascii")
+    raw = value.encode("utf-8", "surrogateescape")  # 8-bit bytes as they came, text as UTF-8
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -85,6 +89,22 @@ def clean_value(name: str, value: object) -> str | None:
     return fold(name, unfolded(value))
 
 
+def _without_defect(name: str, value: str) -> str | None:
+    """The header as it is if it parses without a defect; an address list keeps the
+    addresses that are whole; anything else that does not parse is dropped."""
+    try:
+        header = POLICY.header_factory(name, unfolded(value))
+    except Exception:
+        return None
+    if not header.defects:
+        return value
+    if name.lower() not in _ADDRESS_LISTS:
+        return None
+    whole = [str(a) for a in getattr(header, "addresses", ()) if a.username and a.domain]
+    value = fold(name, ", ".join(whole)) if whole else None
+    return value if value and not POLICY.header_factory(name, unfolded(value)).defects else None
+
+
 def clean_headers(part: Message, *, single: bool) -> None:
     """Make every header of `part` fit to be sent; drop those that cannot be, and the
     repeats of those that may appear once (`single`: at the top of a message)."""
@@ -96,6 +116,8 @@ def clean_headers(part: Message, *, single: bool) -> None:
             continue
         seen.add(key)
         cleaned = clean_value(name, value)
+        if cleaned and single and key in _PARSED:
+            cleaned = _without_defect(name, cleaned)
         if cleaned:
             kept.append((name, cleaned))
     for name in {n.lower() for n in part.keys()}:

@@ -9,15 +9,22 @@ readers get the same bytes. `transport_problem` is the last check of every copy.
 from __future__ import annotations
 
 import base64
+import email.policy
 import email.quoprimime
+import io
 import re
+import secrets
+from email.generator import BytesGenerator
 from email.message import Message
+from email.parser import BytesParser
 
-from mailgateway.copy_headers import MAX_LINE, clean_headers
+from mailgateway.copy_headers import MAX_LINE, POLICY, clean_headers, unfolded
 
 MAX_DEPTH = 40  # nested parts and messages; deeper mail is not redistributed (held)
 _PLAIN_CTE = ("", "7bit", "8bit", "binary")
 _LINE_RE = re.compile(rb"\r\n|\r|\n")
+_BOUNDARY_RE = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")  # RFC 2046 5.1.1
+_STRICT = email.policy.compat32.clone(raise_on_defect=True)
 
 
 class CopyError(Exception):
@@ -68,30 +75,92 @@ def make_transportable(part: Message) -> None:
         _set_encoded(part, "base64", part.get_payload(decode=True) or b"")
 
 
+def _fix_boundary(part: Message) -> None:
+    """A boundary every reader finds: a new one if it breaks RFC 2046 (too long, odd
+    characters), quoted if a strict parser would read it otherwise."""
+    boundary = part.get_boundary()
+    if boundary is None:
+        return
+    if not _BOUNDARY_RE.fullmatch(boundary):
+        part.set_boundary(f"relais-{secrets.token_hex(16)}")
+        return
+    try:
+        strict = POLICY.header_factory("Content-Type", unfolded(str(part["Content-Type"]))).params.get("boundary")
+    except Exception:
+        strict = None
+    if strict != boundary:
+        part.set_boundary(boundary)  # written again, quoted
+
+
+def _written(part: Message) -> bytes:
+    out = io.BytesIO()
+    BytesGenerator(out, mangle_from_=False, maxheaderlen=0).flatten(part, linesep="\r\n")
+    return out.getvalue()
+
+
+def _reads_back(part: Message) -> bool:
+    """Whether a reader parses the part as written without a defect (boundaries found,
+    every header block closed)."""
+    try:
+        BytesParser(policy=_STRICT).parsebytes(_written(part))
+    except Exception:
+        return False
+    return True
+
+
+def _as_leaf(part: Message) -> None:
+    """A container whose structure cannot be read (no boundary, broken blocks): its body
+    is sent as one part — text when it reads as UTF-8 — so that nothing is lost."""
+    if isinstance(part.get_payload(), list):
+        written = _written(part)
+        body = written[2:] if written.startswith(b"\r\n") else written.split(b"\r\n\r\n", 1)[-1]
+    else:
+        body = part.get_payload(decode=True) or b""
+    del part["Content-Type"]
+    del part["Content-Transfer-Encoding"]
+    try:
+        body.decode("utf-8")
+        part["Content-Type"] = 'text/plain; charset="utf-8"'
+    except UnicodeDecodeError:
+        part["Content-Type"] = "application/octet-stream"
+    part.preamble = part.epilogue = None
+    part.set_payload(body.decode("ascii", "surrogateescape"))
+    make_transportable(part)
+
+
 def repair(part: Message, depth: int = 0) -> None:
     """Make `part` and everything inside it fit to be sent; raises CopyError if it is
-    nested deeper than MAX_DEPTH."""
+    nested deeper than MAX_DEPTH or cannot be written again."""
     if depth > MAX_DEPTH:
         raise CopyError(f"its MIME parts are nested more than {MAX_DEPTH} levels deep")
-    clean_headers(part, single=depth == 0)
     payload = part.get_payload()
-    if part.is_multipart() and isinstance(payload, list):
-        if part.get_content_maintype() == "multipart":
-            # RFC 2045 6.4: a multipart is never encoded.
-            if str(part.get("Content-Transfer-Encoding", "")).strip().lower() not in _PLAIN_CTE:
-                del part["Content-Transfer-Encoding"]
-            for side in ("preamble", "epilogue"):
-                text = getattr(part, side)
-                if text and not _lines_travel(text.encode("utf-8", "surrogateescape")):
-                    setattr(part, side, None)
-        for sub in payload:
-            repair(sub, depth + 1)
-        return
-    if part.get_content_maintype() == "multipart" or part.get_content_type() == "message/rfc822":
-        # Declared as a container, but nothing inside could be read: sent as plain data.
-        del part["Content-Type"]
-        part["Content-Type"] = "application/octet-stream"
-    make_transportable(part)
+    try:
+        if part.is_multipart() and isinstance(payload, list) and part.get_content_maintype() == "multipart":
+            _fix_boundary(part)
+        clean_headers(part, single=depth == 0)
+        if part.is_multipart() and isinstance(payload, list):
+            if part.get_content_maintype() == "multipart":
+                # RFC 2045 6.4: a multipart is never encoded.
+                if str(part.get("Content-Transfer-Encoding", "")).strip().lower() not in _PLAIN_CTE:
+                    del part["Content-Transfer-Encoding"]
+                for side in ("preamble", "epilogue"):
+                    text = getattr(part, side)
+                    if text and not _lines_travel(text.encode("utf-8", "surrogateescape")):
+                        setattr(part, side, None)
+            for sub in payload:
+                repair(sub, depth + 1)
+            # Only what the parser found fault with is written and read again.
+            if (part.defects or any(sub.defects for sub in payload)) and not _reads_back(part):
+                _as_leaf(part)
+            return
+        if part.get_content_maintype() in ("multipart", "message"):
+            _as_leaf(part)  # declared as a container, but nothing inside could be read
+            return
+        make_transportable(part)
+    except CopyError:
+        raise
+    except Exception as error:  # the email package could not write it back
+        raise CopyError(f"a part cannot be written again ({type(error).__name__})") from error
 
 
 def transport_problem(raw: bytes) -> str | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from conftest import FORUM, Gateway, Instance, Sink, free_port
 from mailgateway.fanout import deliver_posts
@@ -26,11 +26,20 @@ from mailgateway.delivery import DeliveryRound
 from mailgateway.server import start_gateway
 from storage.db import session_scope
 from storage.instance import initialise
-from storage.models import DeliveryMode, OrganisationKind, Role, Subscription
+from storage.models import (
+    Address,
+    DeliveryMode,
+    Organisation,
+    OrganisationKind,
+    Person,
+    Role,
+    Subscription,
+    utcnow,
+)
 from storage.people import MemberRow, person_by_address, upsert_member
 
 # Test modules take the fixtures with `from delivery_support import *`.
-__all__ = ["FORUM", "Forum", "delivery_settings", "forum", "instance", "relay_settings", "running_forum",
+__all__ = ["FORUM", "Forum", "add_subscribers", "delivery_settings", "forum", "instance", "relay_settings", "running_forum",
            "sink_on", "text_parts"]
 
 
@@ -146,3 +155,19 @@ def sink_on(sink: Sink) -> Iterator[Sink]:
         yield sink
     finally:
         controller.stop()
+
+
+def add_subscribers(engine, count: int) -> list[str]:  # type: ignore[no-untyped-def]
+    """`count` members subscribed in mode all, inserted in bulk (a big list in seconds);
+    returns their addresses."""
+    now = utcnow()
+    addresses = [f"member{i}@list{i % 50}.example.net" for i in range(count)]
+    with session_scope(engine) as db:
+        org_id = db.execute(insert(Organisation).values(name="Liste", kind="member")).inserted_primary_key[0]
+        db.execute(insert(Person), [{"name": f"Membre {i}", "organisation_id": org_id, "role": "member",
+                                     "created_at": now} for i in range(count)])
+        ids = list(db.scalars(select(Person.id).where(Person.organisation_id == org_id).order_by(Person.id)))
+        db.execute(insert(Address), [{"email": a, "person_id": pid} for a, pid in zip(addresses, ids)])
+        db.execute(insert(Subscription), [{"person_id": pid, "mode": "all", "created_at": now,
+                                           "bounce_score": 0} for pid in ids])
+    return addresses

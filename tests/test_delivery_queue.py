@@ -4,12 +4,15 @@ shows the counts; with no relay, copies go to the Maildir spool."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import Counter
 from datetime import timedelta
 
 from conftest import Sink, free_port
 from delivery_support import *  # noqa: F401,F403 (fixtures)
-from delivery_support import Forum, running_forum, sink_on
+from delivery_support import Forum, add_subscribers, running_forum, sink_on
+from mailgateway.fanout import BATCH
 from mailfactory import make_mail
 from mailgateway.fanout import deliver_posts
 from storage.db import session_scope
@@ -131,3 +134,26 @@ def test_without_a_relay_copies_go_to_the_maildir_spool(make_config, sink):
                   for line in raw.splitlines() if line.startswith(b"Delivered-To: ")) == MEMBERS
     assert all(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw for raw in spooled)
     assert sink.received == []
+
+
+class SlowSink(Sink):
+    """A relay taking a few milliseconds per message, as a real one does."""
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.004)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_fan_out_larger_than_a_batch_sends_each_copy_once(make_config, sink):
+    """Outcomes are recorded before the next batch is chosen: no copy twice without a crash."""
+    relay = SlowSink(free_port())
+    with sink_on(relay), running_forum(make_config, sink, relay_port=relay.port) as forum:
+        forum.member("alice@example.org", "Alice Martin")
+        addresses = add_subscribers(forum.engine, BATCH + 200)
+        forum.post(make_mail())
+        round_ = forum.deliver()
+        assert counts(forum)["copies_pending"] == 0
+    received = Counter(rcpt for _, rcpts, _ in relay.received for rcpt in rcpts)
+    assert sorted(received) == sorted(addresses)
+    assert [a for a, n in received.items() if n > 1] == []
+    assert round_.sent == len(addresses)
