@@ -240,6 +240,8 @@ class Relay:
     jwks: dict[str, Any] | None = None
     # Answer a code presented again with the first answer (as a broken provider might).
     replay_codes: bool = False
+    # The issuer the discovery document names, when set (a document not from its issuer).
+    discovery_issuer: str | None = None
     _answers: dict[str, bytes] = field(default_factory=dict)
     server: ThreadingHTTPServer | None = None
 
@@ -266,6 +268,7 @@ class Relay:
                     document = requests.get(relay.provider.discovery_url, timeout=10).json()
                     document["token_endpoint"] = f"http://127.0.0.1:{relay.port}/token"
                     document["jwks_uri"] = f"http://127.0.0.1:{relay.port}/jwks"
+                    document["issuer"] = relay.discovery_issuer or document["issuer"]
                     self._send(200, json.dumps(document).encode())
                 elif self.path == "/jwks":
                     jwks = relay.jwks or requests.get(relay.provider.issuer + "/oauth2/jwks", timeout=10).json()

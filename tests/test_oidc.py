@@ -329,3 +329,19 @@ def test_a_replayed_answer_does_not_sign_in_twice(make_forum, relay, caplog):
     refused = attacker.get(back)
     assert refused.status_code == 400 and signed_in_as(attacker) is None
     assert "nonce already used" in caplog.text
+
+
+def test_a_token_signed_with_an_algorithm_not_allowed_is_refused(make_forum, caplog):
+    forum = make_forum(algorithms=["ES256"])  # the provider signs with RS256
+    client = browser_of(forum)
+    refused = sign_in_with_provider(client, "rtyler")
+    assert refused.status_code == 400 and not_signed_in(client, forum)
+    assert "Algorithm of 'RS256' is not allowed" in caplog.text
+
+
+def test_a_discovery_document_naming_another_issuer_is_refused(make_forum, relay):
+    relay.discovery_issuer = "http://issuer.example.net"
+    forum = make_forum(discovery_url=relay.discovery_url)
+    client = browser_of(forum)
+    refused = submit(client, "/sign-in", "/sign-in/oidc")
+    assert refused.status_code == 502 and not_signed_in(client, forum)
