@@ -15,9 +15,10 @@ import email.policy
 import re
 from email.message import Message
 
-from mailgateway.body import UnreadableMessage, attachment_parts, parse_message
+from mailgateway.body import MAX_MIME_DEPTH, UnreadableMessage, attachment_parts, parse_message
 
 Span = tuple[int, int]
+_EMPTY_LINE = re.compile(rb"\r?\n\r?\n")
 
 
 class _Unmapped(Exception):
@@ -30,7 +31,7 @@ def _body_start(raw: bytes, start: int, end: int) -> int:
         return start + 1
     if raw.startswith(b"\r\n", start):
         return start + 2
-    found = re.compile(rb"\r?\n\r?\n").search(raw, start, end)
+    found = _EMPTY_LINE.search(raw, start, end)
     if found is None:
         raise _Unmapped
     return found.end()
@@ -58,8 +59,8 @@ def _children(raw: bytes, boundary: str, start: int, end: int) -> list[Span]:
 
 def _map(part: Message, raw: bytes, span: Span, found: dict[int, Span], depth: int = 0) -> None:
     found[id(part)] = span
-    if not part.is_multipart() or depth > 50:
-        return
+    if not part.is_multipart() or depth > MAX_MIME_DEPTH:
+        return  # parts left unmapped: the message is read whole
     children = [c for c in part.get_payload() if isinstance(c, Message)]
     body = _body_start(raw, *span)
     if part.get_content_maintype() == "multipart":
