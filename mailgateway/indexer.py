@@ -194,7 +194,7 @@ def index_all_pending(engine: Engine, config: Config, search: SearchIndex | None
 
 
 def recover_interrupted(engine: Engine) -> int:
-    """At start-up: what a crash left claimed goes back to the queue."""
+    """What a crash or a run cut by an outage left claimed goes back to the queue."""
     with session_scope(engine) as db:
         return release_claims(db)
 
@@ -205,7 +205,7 @@ class IndexingJob:
 
     def __init__(self, engine: Engine, config: Config, search: SearchIndex) -> None:
         self.engine, self.config, self.search = engine, config, search
-        self.waiting_since: str | None = None
+        self.waiting_on: str | None = None  # the storage error indexing waits on, if any
 
     def __call__(self) -> int:
         try:
@@ -213,13 +213,13 @@ class IndexingJob:
         except Exception as error:
             if not is_outage(error):
                 raise
-            if self.waiting_since is None:
+            if self.waiting_on is None:
                 log.error("indexing waits for the storage to come back: %s", error)
-            self.waiting_since = str(error)
+            self.waiting_on = str(error)
             return 0
-        if self.waiting_since is not None:
+        if self.waiting_on is not None:
             log.warning("storage is back: indexing resumed")
-            self.waiting_since = None
+            self.waiting_on = None
         return count
 
 

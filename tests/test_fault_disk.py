@@ -81,7 +81,7 @@ def test_a_full_disk_answers_451_leaves_nothing_behind_and_recovers_without_rest
             for n, (code, text) in replies.items():
                 assert code == 451 and "4.3.0" in text, (n, code, text)
             assert stored_ids(engine) == ["before@x"]
-            assert job() == 0 and job.waiting_since is not None
+            assert job() == 0 and job.waiting_on is not None
 
             # The database has room again, the index not yet: mail is stored, and each failed
             # index commit leaves nothing behind (they used to fill the space freed).
@@ -92,14 +92,14 @@ def test_a_full_disk_answers_451_leaves_nothing_behind_and_recovers_without_rest
             before = index_files(generation)
             for _ in range(5):
                 assert job() == 0
-            assert job.waiting_since is not None
+            assert job.waiting_on is not None
             assert index_files(generation) == before
             assert waiting(engine) == 4
 
             # Space comes back for the index too: everything gets indexed, without a restart.
             index_filler.unlink()
             assert job() == 4
-            assert job.waiting_since is None
+            assert job.waiting_on is None
             assert waiting(engine) == 0
             with search.searcher() as searcher:
                 assert searcher.doc_count() == 4

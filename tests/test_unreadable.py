@@ -85,6 +85,7 @@ def test_a_mail_nested_a_thousand_levels_deep_is_set_aside_and_stops_nothing(gat
     assert client.get("/feeds/topics.atom").status_code == 200
     assert client.get(f"/feeds/topics/{deep.topic_id}.atom").status_code == 200
     assert "pieces jointes" in " ".join(found(client, "pile"))  # found by its title
+    assert "une pile de pieces jointes" in text_of(client.get("/search", query_string={"q": "pile"}))
 
     # Moderators see it with why; members do not.
     member = app.test_client()
