@@ -154,10 +154,9 @@ def verified_claims(client: Any, config: Config, id_token: str, nonce: str, acce
     oidc = config.oidc
     try:
         try:
-            decoded = jwt.decode(id_token, KeySet.import_key_set(client.fetch_jwk_set()), algorithms=oidc.algorithms)
+            decoded = jwt.decode(id_token, _provider_keys(client), algorithms=oidc.algorithms)
         except InvalidKeyIdError:  # the provider rotated its keys since we fetched them
-            decoded = jwt.decode(id_token, KeySet.import_key_set(client.fetch_jwk_set(force=True)),
-                                 algorithms=oidc.algorithms)
+            decoded = jwt.decode(id_token, _provider_keys(client, again=True), algorithms=oidc.algorithms)
         claims = CodeIDToken(decoded.claims, decoded.header,
                              {"iss": {"essential": True, "value": oidc.issuer},
                               "aud": {"essential": True, "value": oidc.client_id},
@@ -167,6 +166,15 @@ def verified_claims(client: Any, config: Config, id_token: str, nonce: str, acce
     except (JoseError, ValueError) as error:
         raise Refused("token", f"{type(error).__name__}: {error}") from None
     return dict(claims)
+
+
+def _provider_keys(client: Any, again: bool = False) -> KeySet:
+    try:
+        return KeySet.import_key_set(client.fetch_jwk_set(force=again))
+    except JoseError:
+        raise
+    except Exception as error:  # unreachable, or not a JWKS
+        raise Refused("provider", f"JWKS: {error}") from None
 
 
 def provider_identity(config: Config, claims: dict[str, Any]) -> ProviderIdentity:
