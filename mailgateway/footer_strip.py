@@ -13,6 +13,7 @@ web shows of mail stored before this existed.
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import email.quoprimime
@@ -23,9 +24,23 @@ from email.message import Message
 
 from storage.personal_links import mask_personal_links, personal_link_re
 
-_BYTES_HINT_RE = re.compile(rb"(?:unsubscribe|reenable)(?:/|%2f)", re.I)
+_PATHS = (b"unsubscribe/", b"unsubscribe%2f", b"reenable/", b"reenable%2f")
 _SOFT_BREAK_RE = re.compile(rb"=\r?\n")
-_BASE64_RE = re.compile(rb"^content-transfer-encoding:\s*base64", re.I | re.M)
+
+
+def _base64_cores(text: bytes) -> list[bytes]:
+    """What `text` looks like inside any base64 stream, at each of the three alignments:
+    the characters that do not depend on the bytes around it."""
+    cores = []
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + text)
+        start = 4 if shift else 0
+        end = len(encoded) - (4 if (shift + len(text)) % 3 else 0)
+        cores.append(encoded[start:end])
+    return cores
+
+
+_BASE64_HINTS = tuple(core for word in (b"unsubscribe", b"reenable") for core in _base64_cores(word))
 
 _QUOTE_PREFIX_RE = re.compile(r"^[ \t]*(?:>[ \t]?)*")
 _SEPARATOR_RE = re.compile(r"^_{40,}\s*$")  # the footer's rule (47 underscores, as Mailman's)
@@ -84,8 +99,20 @@ def _without_personal_anchors(html: str, link: re.Pattern[str]) -> str:
 
 
 def might_hold_personal_link(raw: bytes) -> bool:
-    """A cheap test on the bytes: False means no text part can hold a personal link."""
-    return bool(_BYTES_HINT_RE.search(_SOFT_BREAK_RE.sub(b"", raw)) or _BASE64_RE.search(raw))
+    """A cheap test on the bytes (this runs before every 250): False means that no part can
+    hold a personal link, as it is, quoted-printable or base64, so the message is not parsed."""
+    # Substring tests, and only what the message's encodings call for: milliseconds on 25 MB.
+    lowered = raw.lower()
+    if any(path in lowered for path in _PATHS):
+        return True
+    if b"quoted-printable" in lowered:
+        unbroken = _SOFT_BREAK_RE.sub(b"", lowered)
+        if any(path in unbroken for path in _PATHS):
+            return True
+    if b"base64" not in lowered:
+        return False
+    joined = raw.replace(b"\r\n", b"").replace(b"\n", b"")
+    return any(hint in joined for hint in _BASE64_HINTS)
 
 
 def _part_text(part: Message) -> str | None:

@@ -160,3 +160,14 @@ def test_a_link_to_a_subscription_that_no_longer_exists_is_not_valid(started):
     url = unsubscribe_url(started.config, started.gateway.instance.secret, 999999)
     page = create_app(started.config, started.engine).test_client().get(urlsplit(url).path)
     assert page.status_code == 404
+
+
+@pytest.mark.parametrize("cte", ["base64", "quoted-printable", "8bit"])
+def test_the_footer_is_found_whatever_the_transfer_encoding(cte: str):
+    token = "Mg.aXZ1Tw.abcdefghijklmnopqrstuvwxyz0"
+    reply = parse(make_mail(body="x"))
+    reply.set_content("Réponse.\n\n> Texte cité\n> " + "_" * 47 + "\n> Forum Test — pour répondre à tous\n"
+                      f"> Vous désabonner : {BASE}/unsubscribe/{token}\n", cte=cte)
+    raw = reply.as_bytes()
+    text = text_parts(parse(strip_personal_links(raw, BASE)))[0]
+    assert text == "Réponse.\n\n> Texte cité\n"
