@@ -1,5 +1,6 @@
-"""Moderation on the web, for moderators: the held-messages queue (approve, reject with a
-reason, always allow the sender), the audit log and the bounces kept without effect; and, for anyone holding the link, the
+"""Moderation on the web, for moderators: the held-messages queue (each message's text,
+sanitised as the archive shows mail, and its attachments; approve, reject with a reason,
+always allow the sender), the audit log and the bounces kept without effect; and, for anyone holding the link, the
 confirmation of command mails that could not be authenticated.
 
 Every change is a POST form (CSRF-checked) in one short transaction, answered by a redirect
