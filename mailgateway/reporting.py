@@ -113,7 +113,7 @@ def send_periodic_report(engine: Engine, config: Config, now: datetime | None = 
             msg["Message-ID"] = email.utils.make_msgid(domain=config.domain)
             msg["Auto-Submitted"] = "auto-generated"
             msg.set_content(body)
-            msg.add_attachment(attachment, maintype="text", subtype="csv",
+            msg.add_attachment(attachment, maintype="text", subtype="csv", params={"charset": "utf-8"},
                                filename=f"obstacles-{now.date().isoformat()}.csv")
             queue_mail(db, envelope_from=bounces_address(config), recipient=recipient, raw=msg.as_bytes(),
                        purpose="report")

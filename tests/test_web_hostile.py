@@ -169,6 +169,22 @@ def test_csv_cells_never_run_as_formulas(instance, make_config, gateway, client,
     assert csv_titles(attachment.get_content()) == expected
 
 
+@pytest.mark.parametrize("visibility", ["members"])
+def test_the_mailed_report_hides_addresses(instance, make_config, gateway, client, sink):
+    instance.add_member("alice@example.org", "Alice Martin", "Mairie accueil@mairie.example.fr")
+    assert gateway.send(make_mail("Écrire à ivan@example.org pour les permis", message_id="r1@x"))[0] == 250
+    classify_topic(instance, 1, category="Permis jules@example.org")
+    config = make_config(reporting={"recipients": ["coordination@example.gouv.fr"]})
+    assert send_periodic_report(instance.engine, config) == 1
+    deliver_due(instance.engine, config)
+    [report] = mails_to(sink, "coordination@example.gouv.fr")
+    text = report.get_body(("plain",)).get_content()
+    [attachment] = list(report.iter_attachments())
+    for shown in (text, attachment.get_content()):
+        assert "Écrire à (adresse masquée) pour les permis" in shown and "Permis (adresse masquée)" in shown
+        assert {m.group(0) for m in ANY_ADDRESS.finditer(shown)} <= FORUM_OWN, shown
+
+
 def raw_mail_with_controls(n: int) -> bytes:
     return (f"From: =?utf-8?q?Alice=01=0BMartin?= <alice@example.org>\r\n"
             f"To: forum@example.org\r\nSubject: =?utf-8?q?Obstacle=1B=5B31m_n=C2=B0{n}=0C?=\r\n"
