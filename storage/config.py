@@ -354,15 +354,28 @@ def secret_key(config: Config) -> str:
         return config.web.secret_key
     key_file = config.data_dir / "secret_key"
     try:
-        return key_file.read_text().strip()
+        existing = key_file.read_text().strip()
     except FileNotFoundError:
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        # O_EXCL: two processes starting together must end up with the same key.
-        try:
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return key_file.read_text().strip()
-        with os.fdopen(fd, "w") as f:
+        existing = ""
+    if existing:
+        return existing
+    # Written whole into a file of its own, then linked into place: a full disk leaves no
+    # empty key behind (it would sign with ""), and of two processes starting together the
+    # second finds the first's key (link refuses to replace).
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    tmp = key_file.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
             f.write(key + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, key_file)
+        except FileExistsError:
+            if key_file.read_text().strip():
+                return key_file.read_text().strip()
+            os.replace(tmp, key_file)  # an empty key left by an older Relais on a full disk
         return key
+    finally:
+        tmp.unlink(missing_ok=True)

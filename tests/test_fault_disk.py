@@ -142,3 +142,17 @@ def test_serve_starts_degraded_on_a_full_disk_and_recovers_when_space_returns(tm
 
         finally:
             assert server.stop() == 0, "".join(server.errors)[-3000:]
+
+
+def test_a_first_start_on_a_full_disk_leaves_no_empty_signing_key(tmp_path: Path):
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        config = config_from_mapping({
+            "forum": {"address": FORUM, "name": "Forum Test", "base_url": "http://forum.example.org"},
+            "storage": {"data_dir": str(disk)}}, base_dir=tmp_path)
+        filler = fill(disk)
+        with pytest.raises(OSError):
+            secret_key(config)
+        filler.unlink()
+        key = secret_key(config)
+        assert len(key) > 40 and secret_key(config) == key
+        assert sorted(p.name for p in disk.iterdir()) == ["secret_key"]
