@@ -21,6 +21,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import insert, select
 
 from conftest import FORUM, Gateway, Instance, Sink, free_port
+from rfc5322 import assert_valid_rfc5322
 from mailgateway.fanout import deliver_posts
 from mailgateway.delivery import DeliveryRound
 from mailgateway.server import start_gateway
@@ -100,9 +101,12 @@ class Forum:
         return deliver_posts(self.engine, self.config, **kwargs)
 
     def received(self) -> list[tuple[str, str, EmailMessage]]:
-        """(envelope sender, recipient, message) of everything the relay accepted."""
+        """(envelope sender, recipient, message) of everything the relay accepted, each
+        checked to be mail a strict relay accepts (tests/rfc5322.py)."""
         with self.sink.lock:
             got = list(self.sink.received)
+        for _, _, raw in got:
+            assert_valid_rfc5322(raw)
         return [(mail_from, rcpt, email.message_from_bytes(raw, policy=email.policy.default))
                 for mail_from, rcpts, raw in got for rcpt in rcpts]
 
