@@ -31,6 +31,7 @@ from archive_web.i18n import safe_next
 from storage.accounts import ProviderIdentity, member_signing_in
 from storage.config import Config, oidc_client_secret
 from storage.models import DeliveryMode
+from storage.people import normalise_address
 from storage.web_sessions import NonceAlreadyUsed
 
 bp = Blueprint("oidc", __name__)
@@ -183,11 +184,13 @@ def provider_identity(config: Config, claims: dict[str, Any]) -> ProviderIdentit
     email = claims.get(oidc.email_claim)
     if not isinstance(email, str) or "@" not in email or claims.get("email_verified") is not True:
         raise Refused("unverified", str(email))
+    if len(email) > 320 or any(c.isspace() or c == "\x00" for c in email.strip()):
+        raise Refused("unverified", "not an address a member can have")  # never cut down to another one
     groups = claims.get(oidc.groups_claim) if oidc.groups_claim else None
     if isinstance(groups, str):
         groups = groups.split()
     return ProviderIdentity(
-        email=email.strip().lower()[:320],
+        email=normalise_address(email),
         name=_text_claim(claims, oidc.name_claim) or email.split("@")[0],
         organisation=_text_claim(claims, oidc.organisation_claim),
         groups=frozenset(g for g in (groups or []) if isinstance(g, str)))
