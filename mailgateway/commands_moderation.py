@@ -22,7 +22,7 @@ from mailgateway.automated import is_automated
 from mailgateway.command_lines import Command, body_text, resolution_named, split_commands
 from mailgateway.held_decisions import approve_held, reject_held
 from mailgateway.command_targets import Targets, find_targets, whole_mail_headers
-from mailgateway.notices import queue_notice
+from mailgateway.notices import may_answer, queue_notice
 from mailgateway.parse import parse_message
 from mailgateway.topic_status import close_and_notify, reopen_and_notify
 from storage.categories import CategoryError
@@ -45,6 +45,7 @@ from storage.tokens import make_token, read_token
 log = logging.getLogger(__name__)
 
 CONFIRM_PURPOSE = "moderation-confirm"
+MAX_SHOWN_ARGUMENT = 200
 MODERATION_WORDS = {"close", "reopen", "category", "approve", "reject", "topic"}
 
 
@@ -79,7 +80,8 @@ def process_command_mails(engine: Engine, config: Config, dnsfunc: DnsFunc | Non
                     ask_confirmation(db, config, secret, row, proof.by)
                 elif proof.signature and signed_mail_acted(db, proof.signature):
                     row.status = CommandStatus.DONE  # a replay: this signed mail has acted once
-                    _answer(db, config, row.from_address, row.message_id, [{"key": "replayed", "line": ""}])
+                    # Whoever replays it may be anyone: within the daily allowance of answers.
+                    _answer(db, config, row.from_address, "", [{"key": "replayed", "line": ""}], limited=True)
                 else:
                     if proof.signature:
                         record_signed_mail(db, proof.signature, row.id)
@@ -100,13 +102,29 @@ def _set_targets(row: CommandMail, targets: Targets) -> None:
 
 
 def ask_confirmation(session: Session, config: Config, secret: str, row: CommandMail, why: str) -> None:
+    """Ask the moderator whose address the mail bears to confirm. Anybody may have written
+    it: the request shows the commands as Relais read them (not the mail's other text), and
+    an address gets few such requests a day — past them the mail is set aside."""
+    if not may_answer(session, config, row.from_address, utcnow()):
+        row.status = CommandStatus.DONE
+        log.warning("command mail %s set aside: %s had enough answers today", row.id, row.from_address)
+        return
     row.status = CommandStatus.AWAITING
     session.flush()
     queue_notice(session, config, to=row.from_address, name="command-confirm", purpose="command-confirm",
-                 in_reply_to=row.message_id, reply_to=confirm_address(config, secret, row.id),
-                 commands=row.commands.splitlines(), why=why, hours=config.moderation.confirm_hours,
+                 reply_to=confirm_address(config, secret, row.id),
+                 commands=[_as_read(Command.read(line)) for line in row.commands.splitlines()], why=why,
+                 hours=config.moderation.confirm_hours,
                  link=f"{config.forum.base_url}/moderation/confirm/{confirmation_token(secret, row.id)}",
                  **confirmation_target(session, config, row))
+
+
+def _as_read(command: Command) -> str:
+    """A command line as Relais understood it: its word, and its argument bounded."""
+    if not command.word:
+        return "# ?"
+    argument = " ".join(command.argument.split())[:MAX_SHOWN_ARGUMENT]
+    return f"#{command.word} {argument}".rstrip()
 
 
 def confirmation_target(session: Session, config: Config, row: CommandMail) -> dict[str, Any]:
@@ -142,8 +160,8 @@ def handle_moderation_mail(session: Session, config: Config, secret: str, recipi
     if command_id is not None:
         if not is_automated(parsed, envelope_from):  # a vacation reply confirms nothing
             if confirm_command_mail(session, config, secret, command_id, via="mail-confirmed", now=now) is None:
-                _answer(session, config, parsed.from_address, parsed.message_id,
-                        [{"key": "confirmation-invalid", "line": ""}])
+                _answer(session, config, parsed.from_address, "", [{"key": "confirmation-invalid", "line": ""}],
+                        limited=True)
         return True
     commands, _ = split_commands(body_text(raw))
     if not any(c.word in MODERATION_WORDS for c in commands):
@@ -153,7 +171,7 @@ def handle_moderation_mail(session: Session, config: Config, secret: str, recipi
     author = poster(session, parsed.from_address)
     if author is None or not is_moderator(session, author.person_id):
         # From proves nothing: the answer echoes none of the mail's text.
-        _answer(session, config, parsed.from_address, "", [{"key": "not-moderator", "line": ""}])
+        _answer(session, config, parsed.from_address, "", [{"key": "not-moderator", "line": ""}], limited=True)
         return True
     add_command_mail(session, message_id=parsed.message_id, from_address=parsed.from_address,
                      person_id=author.person_id, raw=raw, commands=[c.line for c in commands])
@@ -186,10 +204,13 @@ def apply_command_mail(session: Session, config: Config, secret: str, row: Comma
     return results
 
 
-def _answer(session: Session, config: Config, to: str, in_reply_to: str, results: list[dict[str, Any]]) -> None:
-    if to:
+def _answer(session: Session, config: Config, to: str, in_reply_to: str, results: list[dict[str, Any]], *,
+            limited: bool = False) -> None:
+    """Answer with the results; `limited` for an answer to an address that proved nothing
+    (within its daily allowance; such answers echo none of the mail's text)."""
+    if to and (not limited or may_answer(session, config, to, utcnow())):
         queue_notice(session, config, to=to, name="command-results", purpose="command-answer",
-                     in_reply_to=in_reply_to, results=results)
+                     in_reply_to=in_reply_to or None, results=results)
 
 
 def _topic_facts(session: Session, topic_id: int | None) -> dict[str, Any] | None:

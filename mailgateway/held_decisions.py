@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from mailgateway import steps
 from mailgateway.automated import is_automated
-from mailgateway.notices import queue_notice
+from mailgateway.notices import may_answer, queue_notice
 from mailgateway.parse import parse_message
 from mailgateway.pipeline import Inbound, Outcome, Rejected, run
 from storage.config import Config
 from storage.db import Session
-from storage.models import HeldMessage, HeldStatus
+from storage.models import HeldMessage, HeldStatus, utcnow
 from storage.moderation import ModerationError, allow_sender, decide_held, pending_held_message
 
 
@@ -39,9 +39,10 @@ def reject_held(session: Session, config: Config, held_id: int | None, *, actor_
     decide_held(session, held, HeldStatus.REJECTED, actor_id=actor_id, via=via, reason=reason)
     parsed = parse_message(held.raw, config.domain)
     sender = held.from_address or held.envelope_from
-    if sender and not is_automated(parsed, held.envelope_from):
+    # The sender never proved the address theirs: no echo of their text, few answers a day.
+    if sender and not is_automated(parsed, held.envelope_from) and may_answer(session, config, sender, utcnow()):
         queue_notice(session, config, to=sender, name="held-rejected", purpose="held-notice",
-                     in_reply_to=held.message_id, subject=held.subject or "(sans objet)", reason=reason)
+                     received=held.received_at.strftime("%Y-%m-%d %H:%M"), reason=reason)
     return held
 
 

@@ -1,5 +1,6 @@
 """Holding a message for the moderators: kept whole, its sender told why (unless a machine
-wrote it), and every moderator notified by mail with the commands that answer it.
+wrote it, and within the address's daily allowance of answers, without echoing its text),
+and every moderator notified by mail with the commands that answer it.
 
 The moderators' notice has a Message-ID naming the held message, so that a reply to it
 (`#approve`, `#reject reason`) says which message it decides (see `held_id_in`).
@@ -12,12 +13,12 @@ import secrets
 from collections.abc import Iterable
 
 from mailgateway.automated import is_automated
-from mailgateway.notices import queue_notice
+from mailgateway.notices import may_answer, queue_notice
 from mailgateway.pipeline import Inbound
 from storage.config import Config
 from storage.db import Session
 from storage.held import hold_message
-from storage.models import HeldMessage
+from storage.models import HeldMessage, Topic
 from storage.moderation import moderator_addresses
 
 _NOTICE_ID_RE = re.compile(r"^relais-held-(\d{1,12})\.[0-9a-f]+@(.+)$")
@@ -53,15 +54,16 @@ def hold(session: Session, inbound: Inbound, reason: str, topic_id: int | None =
         return None
     automated = is_automated(parsed, inbound.envelope_from)
     sender = parsed.from_address or inbound.envelope_from
-    subject = parsed.subject or "(sans objet)"
-    if not automated and sender:
+    # The sender proves nothing (From is anybody's to write): the notice says what happened
+    # without a word of their text, and an address gets few of them a day.
+    if not automated and sender and may_answer(session, inbound.config, sender, inbound.received_at):
         if reason == TOPIC_CLOSED:
+            topic = session.get(Topic, topic_id) if topic_id is not None else None
             queue_notice(session, inbound.config, to=sender, name="topic-closed", purpose="held-notice",
-                         in_reply_to=parsed.message_id, subject=subject, topic_id=topic_id,
+                         topic_id=topic_id, topic_subject=topic.subject if topic else "",
                          topic_url=f"{inbound.config.forum.base_url}/topics/{topic_id}")
         else:
-            queue_notice(session, inbound.config, to=sender, name="held", purpose="held-notice",
-                         in_reply_to=parsed.message_id, subject=subject, sender=sender)
+            queue_notice(session, inbound.config, to=sender, name="held", purpose="held-notice", sender=sender)
     notify_moderators(session, inbound.config, held, automated=automated)
     return held
 

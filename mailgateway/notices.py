@@ -1,9 +1,16 @@
-"""Mail that Relais writes itself (notices to senders and moderators), from templates/mail/."""
+"""Mail that Relais writes itself (notices to senders and moderators), from templates/mail/.
+
+Automatic answers to mail (held-message notices, answers to commands) go to a From address
+that proves nothing: `may_answer` bounds them per address and per day, so that a forged
+sender cannot turn Relais into a mail cannon, and their templates never echo the sender's
+text (subject, body, command lines) — only what Relais itself knows.
+"""
 
 from __future__ import annotations
 
 import email.policy
 import email.utils
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -12,6 +19,8 @@ from storage.db import Session
 from mailgateway.addresses import bounces_address, request_address
 from storage.config import TEMPLATES_DIR, Config
 from storage.outbound import queue_mail
+from storage.people import normalise_address
+from storage.rate_limits import allow
 
 _env = Environment(loader=FileSystemLoader(TEMPLATES_DIR / "mail"), undefined=StrictUndefined,
                    keep_trailing_newline=True, autoescape=select_autoescape(["html"]))
@@ -52,3 +61,10 @@ def queue_notice(session: Session, config: Config, *, to: str, name: str, purpos
     msg.set_content(body)
     queue_mail(session, envelope_from=bounces_address(config), recipient=to, raw=msg.as_bytes(),
                purpose=purpose)
+
+
+def may_answer(session: Session, config: Config, address: str, now: datetime) -> bool:
+    """Count one automatic answer to `address`; False (count nothing) once today's
+    `[moderation] answers_per_address_per_day` are spent."""
+    key = f"answer:{normalise_address(address)}"
+    return allow(session, {key: config.moderation.answers_per_address_per_day}, timedelta(days=1), now)

@@ -4,8 +4,10 @@ of kind "request"), with a confirmation round-trip before any change.
 A command that changes something (mailgateway.commands) is recorded as a MemberRequest and
 a confirmation is mailed to the address it acts for; the change is made only when a reply
 carrying the signed token (`confirm <token>`, in the subject of the confirmation) comes
-back. A From header proves nothing, the round-trip does. Mail written by machines is never
-answered.
+back. A From header proves nothing, the round-trip does. So a request mail gets one answer
+at most, however many commands it holds (one confirmation names them all), within the
+address's daily allowance (mailgateway.notices.may_answer), and never echoes its text.
+Mail written by machines is never answered.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from mailgateway.commands import COMMANDS, CONFIRM, HELP, CommandContext, Comman
 from mailgateway.commands_moderation import handle_moderation_mail
 from mailgateway.control_jobs import process_control_messages
 from mailgateway.listheaders import CONFIRM as CONFIRM_PURPOSE
-from mailgateway.notices import queue_notice
+from mailgateway.notices import may_answer, queue_notice
 from mailgateway.parse import parse_message
 from storage.config import Config, secret_key
 from storage.control import add_member_request, claim_member_request
@@ -28,6 +30,7 @@ from storage.people import normalise_address
 from storage.tokens import make_token, read_token
 
 CONFIRM_DAYS = 7
+MAX_COMMANDS = 10  # acted on per request mail; the rest of a long list is ignored
 _BY_NAME = {command.name: command for command in COMMANDS}
 
 
@@ -53,43 +56,54 @@ def handle_request(db: Session, config: Config, secret: str, raw: bytes, envelop
         return
     lines, unknown = command_lines(parsed.subject, extract_body(raw).text)
     language = next((line.language for line in lines if line.language), config.forum.default_language)
-    reply = dict(in_reply_to=parsed.message_id, language=language)
 
-    confirmations = [line for line in lines if line.command is CONFIRM]
-    if confirmations:
-        for line in confirmations:
-            _confirm(db, config, secret, line, now, parsed.message_id)
+    confirmation = next((line for line in lines if line.command is CONFIRM), None)
+    if confirmation is not None:
+        _confirm(db, config, secret, confirmation, now, parsed.message_id)
         return
-    acting = [line for line in lines if line.command is not HELP]
-    for line in acting:
-        assert line.command is not None
-        if line.argument is None:
-            queue_notice(db, config, to=address, name="request-result", purpose="request-answer",
-                         results=[{"key": "bad-argument", "line": line.line}], address=address, **reply)
-            continue
-        request = add_member_request(db, address, line.command.name, line.argument)
-        token = make_token(secret, CONFIRM_PURPOSE, [request.id, line.language or language])
-        queue_notice(db, config, to=address, name="request-confirm", purpose="request-confirm",
-                     token=token, command=line.line.strip(), address=address, days=CONFIRM_DAYS, **reply)
-    if not acting:
-        queue_notice(db, config, to=address, name="request-help", purpose="request-answer",
-                     unknown=unknown[:5], **reply)
+    # Whoever wrote this has proven nothing, From least of all: one answer at most, within
+    # the address's daily allowance, without a word of their text (commands are named in
+    # their canonical form) and not threaded under their Message-ID.
+    if not may_answer(db, config, address, now):
+        return
+    acting = [line for line in lines if line.command is not HELP and line.argument is not None]
+    bad = sorted({line.command.name for line in lines if line.command is not None and line.argument is None})
+    not_understood = len(unknown) + len(bad)
+    if acting:
+        acting = acting[:MAX_COMMANDS]
+        ids = [add_member_request(db, address, line.command.name, line.argument).id  # type: ignore[union-attr]
+               for line in acting]
+        token = make_token(secret, CONFIRM_PURPOSE, [ids, language])
+        queue_notice(db, config, to=address, name="request-confirm", purpose="request-confirm", language=language,
+                     token=token, address=address, days=CONFIRM_DAYS, not_understood=not_understood,
+                     commands=[{"name": line.command.name, "argument": line.argument}  # type: ignore[union-attr]
+                               for line in acting])
+    else:
+        queue_notice(db, config, to=address, name="request-help", purpose="request-answer", language=language,
+                     not_understood=not_understood, bad=bad)
 
 
 def _confirm(db: Session, config: Config, secret: str, line: CommandLine, now: datetime,
              in_reply_to: str) -> None:
+    """Carry out the requests a confirmation token names, and answer the address they were
+    confirmed from (it received the token: it owns the address)."""
     payload = read_token(secret, CONFIRM_PURPOSE, line.argument or "", max_age=CONFIRM_DAYS * 86400)
-    if not (isinstance(payload, list) and len(payload) == 2 and isinstance(payload[0], int)):
+    if not (isinstance(payload, list) and len(payload) == 2):
         return  # forged or expired: whom to tell is unknown, so tell nobody
-    request_id, language = payload
-    request = claim_member_request(db, request_id, now)
-    if request is None:
-        return  # already confirmed (a second reply): done once is enough
-    command = _BY_NAME.get(request.command)
-    if command is None or command.run is None:
-        return
-    outcome: Outcome = command.run(CommandContext(db, config, request.address, now), request.argument)
-    queue_notice(db, config, to=request.address, name="request-result", purpose="request-answer",
-                 in_reply_to=in_reply_to, language=language if language in ("fr", "en") else None,
-                 results=[{"key": outcome.key, "line": request.command, **outcome.values}],
-                 address=request.address)
+    named, language = payload
+    ids = named if isinstance(named, list) else [named]
+    results, address = [], ""
+    for request_id in ids[:MAX_COMMANDS]:
+        if not isinstance(request_id, int):
+            continue
+        request = claim_member_request(db, request_id, now)
+        command = _BY_NAME.get(request.command) if request is not None else None
+        if request is None or command is None or command.run is None:
+            continue  # already confirmed (a second reply): done once is enough
+        outcome: Outcome = command.run(CommandContext(db, config, request.address, now), request.argument)
+        results.append({"key": outcome.key, "line": request.command, **outcome.values})
+        address = request.address
+    if results:
+        queue_notice(db, config, to=address, name="request-result", purpose="request-answer",
+                     in_reply_to=in_reply_to, language=language if language in ("fr", "en") else None,
+                     results=results, address=address)

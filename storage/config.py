@@ -95,6 +95,7 @@ class ModerationConfig:
     nonmember_action: Literal["hold", "reject", "accept"] = "hold"
     trusted_authserv_id: str = ""
     confirm_hours: int = 72
+    answers_per_address_per_day: int = 5
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,7 @@ POSITIVE_SETTINGS = (
     "search.writer_memory_mb",
     "search.reindex_processes",
     "moderation.confirm_hours",
+    "moderation.answers_per_address_per_day",
     "web.post_limit_per_hour",
 )
 

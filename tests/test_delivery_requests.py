@@ -56,16 +56,20 @@ def test_french_words_get_french_answers_and_mode_changes(members):
     assert members.subscription(members.bob).mode is DeliveryMode.DIGEST  # already subscribed: mode kept
 
 
-def test_help_is_answered_at_once_and_unknown_lines_are_quoted(members):
+def test_help_is_answered_at_once_and_unknown_lines_are_not_echoed(members):
     [help_] = ask(members, "aide")
     assert "désabonner (unsubscribe)" in text_parts(help_)[0]
-    [help_] = ask(members, "question", body="comment faire ?\n", n=2)
-    assert "comment faire ?" in text_parts(help_)[0] and "question" in text_parts(help_)[0]
+    # The sender proved nothing: their text never goes back (it could be spam for a stranger).
+    [help_] = ask(members, "Gagnez 1000 euros", body="comment faire ? http://pills.example\n", n=2)
+    text = text_parts(help_)[0]
+    assert "2 ligne(s) de votre message n'ont pas été comprises" in text
+    assert "euros" not in text and "pills.example" not in text and "euros" not in str(help_["Subject"])
 
 
-def test_a_bad_argument_is_explained(members):
+def test_a_bad_argument_is_explained_by_the_command_name(members):
     [answer] = ask(members, "mode weekly")
-    assert "Cette commande n'a pas été comprise : « mode weekly »" in text_parts(answer)[0]
+    text = text_parts(answer)[0]
+    assert "sans argument valable : mode)" in text and "weekly" not in text
 
 
 def test_a_forged_confirmation_changes_nothing(members):
@@ -82,3 +86,22 @@ def test_subscribing_is_for_members_only(members):
 def test_mail_from_machines_is_never_answered(members):
     assert ask(members, "Out of office", Auto_Submitted="auto-replied") == []
     assert ask(members, "unsubscribe", n=2, Precedence="bulk") == []
+
+
+def test_one_request_mail_gets_one_answer_naming_its_commands_without_echo(members):
+    # A forged From: a stranger must not receive 30 mails, nor the attacker's text.
+    body = "".join(f"follow {n}\n" for n in range(1, 31)) + "Achetez des pilules sur pills.example\n"
+    [confirmation] = ask(members, "mode digest", body=body, sender="victim@elsewhere.example")
+    text = text_parts(confirmation)[0]
+    assert "mode digest" in text and "follow topic #1\n" in text and "follow topic #9\n" in text
+    assert "pills" not in text and confirmation["In-Reply-To"] is None
+    # One reply confirms them all (up to ten), answered once.
+    members.member("victim@elsewhere.example", "Victime")
+    [answer] = ask(members, f"Re: {confirmation['Subject']}", sender="victim@elsewhere.example", n=2)
+    assert "one daily digest" in text_parts(answer)[0] and text_parts(answer)[0].count("There is no topic") == 9
+
+
+def test_answers_to_one_address_are_limited_per_day(members):
+    answers = [ask(members, "help", n=n, sender="victim@elsewhere.example") for n in range(1, 8)]
+    assert [len(a) for a in answers] == [1, 1, 1, 1, 1, 0, 0]  # [moderation] answers_per_address_per_day = 5
+    assert len(ask(members, "help", n=9)) == 1  # another address has its own allowance

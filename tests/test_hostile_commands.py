@@ -116,3 +116,23 @@ def test_an_8bit_command_mail_without_charset_reads_as_posts_do(forum, tmp_path,
     assert forum.send(forum.dkim.sign(raw))[0] == 250
     forum.run_jobs()
     assert forum.topic_json(topic_id, tmp_path)["category"] == "Droit au séjour"
+
+
+def test_command_mails_that_prove_nothing_are_answered_without_echo(forum):
+    topic_id = forum.open_topic()
+    spam = f"#sujet {topic_id}\n#clore solution\n#visitez pills.example\n"
+    # A stranger: told that commands are for moderators, nothing of their text.
+    forum.send(make_mail("Gagnez 1000 euros", body=spam, message_id="x1@evil.example.net",
+                         sender=f"Victime <{STRANGER}>", to=REQUEST), to=REQUEST)
+    # Unsigned mail under the moderator's address: the confirmation request shows the
+    # commands as Relais read them, never the rest.
+    forum.send(make_mail("Gagnez 1000 euros", body=spam, message_id="x2@evil.example.net",
+                         sender=f"Modo <{MODERATOR}>", to=REQUEST), to=REQUEST)
+    forum.run_jobs()
+    [answer] = forum.mail_to(STRANGER, "command-answer")
+    [request] = forum.mail_to(MODERATOR, "command-confirm")
+    for mail in (answer, request):
+        assert "pills" not in body_of(mail) and "euros" not in body_of(mail) + str(mail["Subject"])
+        assert mail["In-Reply-To"] is None
+    assert "réservées aux modérateurs" in body_of(answer)
+    assert f"#topic {topic_id}" in body_of(request) and "#close solution" in body_of(request)

@@ -201,7 +201,8 @@ def test_a_reply_to_a_closed_topic_is_held_and_its_sender_told(forum, tmp_path):
     [held] = forum.held()
     assert (held.reason, held.topic_hint) == ("topic closed", topic_id)
     [told] = forum.mail_to("bob@example.org", "held-notice")
-    assert "clos par un modérateur" in body_of(told) and f"/topics/{topic_id}" in body_of(told)
+    assert "a été clos" in body_of(told) and f"/topics/{topic_id}" in body_of(told)
+    assert "Encore une question" not in body_of(told) and "Re: Obstacle" not in str(told["Subject"])
     assert FORUM in body_of(told)  # how to open a new topic
     [notice] = forum.mail_to(MODERATOR, "held-moderator")
     assert "réponse à un sujet clos" in body_of(notice) and "#approuver" in body_of(notice)

@@ -92,3 +92,24 @@ def test_deciding_twice_is_answered_without_effect(forum):
     forum.run_jobs()
     assert forum.held()[0].status.value == "approved"
     assert "a déjà été publié" in body_of(forum.mail_to(MODERATOR, "command-answer")[-1])
+
+
+def test_held_notices_to_a_sender_echo_nothing_and_are_limited_per_day(forum):
+    # The From may be forged: the stranger it names gets no spam through Relais, and few mails.
+    for n in range(7):
+        forum.send(make_mail("Achetez des pilules", body="Sur pills.example, livraison gratuite.\n",
+                             message_id=f"spam{n}@evil.example.net", sender=f"Claire <{STRANGER}>"))
+    told = forum.mail_to(STRANGER, "held-notice")
+    assert len(told) == 5  # [moderation] answers_per_address_per_day
+    for notice in told:
+        assert "pilules" not in str(notice["Subject"]) and "pilules" not in body_of(notice)
+        assert "pills" not in body_of(notice) and notice["In-Reply-To"] is None
+    assert len(forum.mail_to(MODERATOR, "held-moderator")) == 7  # moderators see every one
+
+
+def test_a_rejection_tells_the_sender_without_echoing_their_subject(forum):
+    hold_a_strangers_reply(forum)
+    answer_notice(forum, "#rejeter hors sujet\n")
+    [told] = forum.mail_to(STRANGER, "held-notice")[-1:]
+    assert "Re: Obstacle" not in str(told["Subject"]) and "Re: Obstacle" not in body_of(told)
+    assert "Motif : hors sujet" in body_of(told)
