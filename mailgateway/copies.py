@@ -263,7 +263,10 @@ def build_copy_template(config: Config, secret: str, post: PostFacts) -> CopyTem
     footer_text = render_mail(config, f"footer.{language}.txt", **context)
     footer_html = render_mail(config, f"footer.{language}.html", **context)
 
-    msg = email.message_from_bytes(post.raw, policy=email.policy.compat32)
+    try:
+        msg = email.message_from_bytes(post.raw, policy=email.policy.compat32)
+    except RecursionError:  # the parser recurses once per level: some thousand levels
+        raise CopyError("its MIME parts are nested too deeply to be read") from None
     repair(msg)  # before anything reads its structure
     _rewrite_headers(config, secret, msg, post)
     unsubscribe_hole = f"{marker}U"
