@@ -5,9 +5,9 @@ SMTP path. mail-parser does the decoding work that real mail needs (unknown char
 broken transfer encodings); attachments are listed in a stable order so that the web
 archive can serve one by its index, re-reading it from the raw bytes.
 
-Hostile mail is deep and wide: the MIME structure is measured before anything walks it
-(Python's email parser and walk() recurse once per level, and ~1,000 levels raise
-RecursionError). A message beyond the bounds, or one that fails to parse at all, is
+Hostile mail is deep and wide: the MIME structure is walked without recursion and within
+bounds (walk_parts) before mail-parser, which recurses, reads the text (Python's email
+parser and Message.walk() recurse once per level, and ~1,000 levels raise RecursionError). A message beyond the bounds, or one that fails to parse at all, is
 *unreadable*: extract_body never raises, it says why instead, and the indexing job sets the
 message aside (see storage.search_queue) rather than trying it again.
 """
@@ -19,9 +19,9 @@ import email.policy
 import html as html_lib
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
-from typing import Iterator
 
 import mailparser
 
