@@ -7,9 +7,10 @@ archive can serve one by its index, re-reading it from the raw bytes.
 
 Hostile mail is deep and wide: the MIME structure is walked without recursion and within
 bounds (walk_parts) before mail-parser, which recurses, reads the text (Python's email
-parser and Message.walk() recurse once per level, and ~1,000 levels raise RecursionError). A message beyond the bounds, or one that fails to parse at all, is
-*unreadable*: extract_body never raises, it says why instead, and the indexing job sets the
-message aside (see storage.search_queue) rather than trying it again.
+parser and Message.walk() recurse once per level, and ~1,000 levels raise RecursionError).
+A message beyond the bounds, or one that fails to parse at all, is *unreadable*:
+extract_body never raises, it says why instead, and the indexing job sets the message
+aside (see storage.search_queue) rather than trying it again.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -23,16 +24,42 @@ from mailgateway.digest import send_digests
 from mailgateway.fanout import deliver_posts
 from mailgateway.indexer import IndexingJob
 from mailgateway.reporting import send_periodic_report
+from mailgateway.retention_job import apply_retention_periods
 from mailgateway.requests import process_requests
 from mailgateway.server import start_gateway
 from storage.config import Config, secret_key
-from storage.db import Engine
+from storage.db import Engine, is_outage
 from storage.instance import outage_text, prepare, start_instance
 from storage.search_index import SearchIndex
 
 log = logging.getLogger("relais")
 
 STORAGE_RETRY_SECONDS = 5
+
+
+class QuietDuringOutage:
+    """A scheduled job that, while the storage is unavailable, logs once that it waits and
+    once that it resumed, rather than a traceback at every run; it runs again at its next
+    interval either way."""
+
+    def __init__(self, job: Callable[..., object]) -> None:
+        self.job, self.name = job, job.__name__
+        self.waiting = False
+
+    def __call__(self, *args: object) -> object:
+        try:
+            result = self.job(*args)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            if not self.waiting:
+                log.error("%s waits for the storage to come back: %s", self.name, outage_text(error))
+                self.waiting = True
+            return None
+        if self.waiting:
+            log.warning("storage is back: %s resumed", self.name)
+            self.waiting = False
+        return result
 
 
 class StorageRecovery:
@@ -68,29 +95,33 @@ def serve(config: Config, stop: threading.Event | None = None) -> None:
     web_thread = threading.Thread(target=web.serve_forever, name="relais-web", daemon=True)
     web_thread.start()
     scheduler = BackgroundScheduler(timezone=config.forum.timezone)
-    scheduler.add_job(deliver_due, "interval", seconds=config.delivery.interval_seconds,
-                      args=[engine, config], id="deliver", max_instances=1, coalesce=True)
+    every = config.delivery.interval_seconds
+    scheduler.add_job(QuietDuringOutage(deliver_due), "interval", seconds=every, args=[engine, config],
+                      id="deliver", max_instances=1, coalesce=True)
     # Each accepted post to its subscribers, one personal copy each; at once too, so that a
     # restart resumes what was pending. Then member commands and bounces, and the digest.
-    scheduler.add_job(deliver_posts, "interval", seconds=config.delivery.interval_seconds,
-                      args=[engine, config], id="deliver-posts", max_instances=1, coalesce=True,
+    scheduler.add_job(QuietDuringOutage(deliver_posts), "interval", seconds=every, args=[engine, config],
+                      id="deliver-posts", max_instances=1, coalesce=True,
                       next_run_time=datetime.now(timezone.utc))
-    scheduler.add_job(process_requests, "interval", seconds=config.delivery.interval_seconds,
-                      args=[engine, config], id="requests", max_instances=1, coalesce=True)
-    scheduler.add_job(process_bounces, "interval", seconds=config.delivery.interval_seconds,
-                      args=[engine, config], id="bounces", max_instances=1, coalesce=True)
+    scheduler.add_job(QuietDuringOutage(process_requests), "interval", seconds=every, args=[engine, config],
+                      id="requests", max_instances=1, coalesce=True)
+    scheduler.add_job(QuietDuringOutage(process_bounces), "interval", seconds=every, args=[engine, config],
+                      id="bounces", max_instances=1, coalesce=True)
     # Moderators' command mails: authenticated (DKIM needs DNS) away from the SMTP path.
-    scheduler.add_job(process_command_mails, "interval", seconds=config.delivery.interval_seconds,
+    scheduler.add_job(QuietDuringOutage(process_command_mails), "interval", seconds=every,
                       args=[engine, config], id="moderation-commands", max_instances=1, coalesce=True)
     if config.reporting.recipients:
         when = {"day": 1} if config.reporting.frequency == "monthly" else {"day_of_week": "mon"}
-        scheduler.add_job(send_periodic_report, "cron", hour=config.reporting.hour, **when,
-                          args=[engine, config], id="report", max_instances=1, coalesce=True)
-    scheduler.add_job(send_digests, "cron", hour=config.delivery.digest_hour, args=[engine, config],
-                      id="digest", max_instances=1, coalesce=True)
+        scheduler.add_job(QuietDuringOutage(send_periodic_report), "cron", hour=config.reporting.hour,
+                          **when, args=[engine, config], id="report", max_instances=1, coalesce=True)
+    scheduler.add_job(QuietDuringOutage(send_digests), "cron", hour=config.delivery.digest_hour,
+                      args=[engine, config], id="digest", max_instances=1, coalesce=True)
     # The one index writer: every 2 s it writes what waits, in batches. Also at once: what
     # a crash or an outage left unindexed (or half-indexed) is picked up by each run.
     scheduler.add_job(IndexingJob(engine, config, search), "interval", seconds=2, id="index",
+                      max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc))
+    # What is past its [retention] period; at start too, then hourly.
+    scheduler.add_job(apply_retention_periods, "interval", hours=1, args=[engine, config], id="retention",
                       max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc))
     if degraded:
         scheduler.add_job(StorageRecovery(engine, config, scheduler), "interval",
