@@ -52,6 +52,9 @@ def _author(name: str | None) -> str:
 
 def _text(message: Message) -> str:
     """The author's own words (quotes and signature left out), addresses hidden."""
+    if message.unreadable_reason is not None:  # set aside by the indexing job
+        return _("This message could not be read, so its content is not shown. The moderators have been "
+                 "told; the original is kept as received.")
     text = message.text if message.text is not None else extract_body(message.raw).text
     return for_reader("\n\n".join(part for kind, part in split_segments(text) if kind == "text"))
 

@@ -4,6 +4,7 @@ it could not be read; everything after it becomes searchable (issue 10, finding 
 
 from __future__ import annotations
 
+import html
 import logging
 
 import pytest
@@ -83,7 +84,8 @@ def test_a_mail_nested_a_thousand_levels_deep_is_set_aside_and_stops_nothing(gat
     assert "Ce message n'a pas pu être lu" in text_of(page)
     assert client.get(f"/messages/{deep.id}").status_code in (200, 302)
     assert client.get("/feeds/topics.atom").status_code == 200
-    assert client.get(f"/feeds/topics/{deep.topic_id}.atom").status_code == 200
+    feed = client.get(f"/feeds/topics/{deep.topic_id}.atom")
+    assert feed.status_code == 200 and "Ce message n'a pas pu être lu" in html.unescape(feed.get_data(as_text=True))
     assert "pieces jointes" in " ".join(found(client, "pile"))  # found by its title
     assert "une pile de pieces jointes" in text_of(client.get("/search", query_string={"q": "pile"}))
 
