@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask, Response, current_app, g, url_for
+from flask import Flask, Response, abort, current_app, g, request, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BuildError
 
@@ -33,7 +33,10 @@ def create_app(config: Config, engine: Engine | None = None) -> Flask:
                       SESSION_COOKIE_SECURE=https,
                       PERMANENT_SESSION_LIFETIME=timedelta(days=config.web.session_days),
                       # A page left open for an afternoon still sends its form.
-                      WTF_CSRF_TIME_LIMIT=12 * 3600, WTF_CSRF_SSL_STRICT=https)
+                      WTF_CSRF_TIME_LIMIT=12 * 3600, WTF_CSRF_SSL_STRICT=https,
+                      # No request body larger than a post with its attachments (the writing
+                      # forms check the exact size of the message they build): 413 before reading.
+                      MAX_CONTENT_LENGTH=config.smtp.max_message_size * 2 + 1024 * 1024)
     app.extensions["relais.config"] = config
     app.extensions["relais.engine"] = engine or make_engine(config.database_url)
 
@@ -41,6 +44,12 @@ def create_app(config: Config, engine: Engine | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.web.trusted_proxies,  # type: ignore[method-assign]
                                 x_proto=config.web.trusted_proxies)
     init_babel(app, config)
+    @app.before_request
+    def refuse_oversized_body() -> None:
+        # Before the CSRF check reads the form: a body over the bound is never read.
+        if (request.content_length or 0) > app.config["MAX_CONTENT_LENGTH"]:
+            abort(413)
+
     csrf.init_app(app)
     register_error_pages(app)
 

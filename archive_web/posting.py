@@ -11,14 +11,13 @@ shown again with the reason.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from archive_web.auth import address_mode, current_reader, members_only, signed_in_member
 from archive_web.bodies import RenderedBody, render_body, split_segments
@@ -32,16 +31,29 @@ from storage.config import secret_key
 from storage.models import Message, Resolution, TopicStatus, utcnow
 from storage.tokens import make_token, read_token
 from storage.web_posts import (
+    DraftFile,
     allow_web_post,
     category_by_id,
     category_options,
+    draft_files,
+    drop_draft_files,
     file_new_topic,
+    keep_draft_files,
     message_by_pk,
     stored_message_pk,
     web_author,
 )
 
 bp = Blueprint("posting", __name__)
+
+
+@bp.app_errorhandler(RequestEntityTooLarge)
+def too_large(_error: RequestEntityTooLarge) -> tuple[str, int]:
+    """A body over the application's bound is refused unread: say why, in words."""
+    return render_template("error.html", code=413, title=_("The files sent are too large"),
+                           text=_("A message with its attachments may be at most %(limit)s. Go back and choose "
+                                  "smaller files, or fewer.",
+                                  limit=_megabytes(forum_config().smtp.max_message_size))), 413
 
 FORM_PURPOSE = "web-post"
 FORM_MAX_AGE = 24 * 3600  # a form left open for a day can still be sent
@@ -58,19 +70,16 @@ class Draft:
     category: str = ""
     close: str = ""     # moderators: a resolution to close the topic with, after the reply
     answer: str = ""    # moderators: "parent" or "mine", the accepted answer when closing with a solution
-    attachments: list[Upload] = field(default_factory=list)
+    attachments: list[Upload] = field(default_factory=list)  # chosen in this sending
+    kept: list[DraftFile] = field(default_factory=list)      # chosen before a preview or an error
     errors: dict[str, str] = field(default_factory=dict)
 
 
-@bp.before_request
-def bound_uploads() -> None:
-    # Refuse absurd bodies before reading them; the exact bound is the built message's size.
-    request.max_content_length = forum_config().smtp.max_message_size * 2 + 1024 * 1024
-
-
-def _form_token(person_id: int) -> str:
+def _new_form(person_id: int) -> tuple[str, str]:
+    """(token, Message-ID) of a new form."""
     config = forum_config()
-    return make_token(secret_key(config), FORM_PURPOSE, {"m": new_message_id(config), "p": person_id})
+    message_id = new_message_id(config)
+    return make_token(secret_key(config), FORM_PURPOSE, {"m": message_id, "p": person_id}), message_id
 
 
 def _message_id_of(token: str, person_id: int) -> str | None:
@@ -95,13 +104,6 @@ def _read_draft() -> Draft:
     form = request.form
     draft = Draft(subject=" ".join(form.get("subject", "").split()), body=form.get("body", "").replace("\r\n", "\n"),
                   category=form.get("category", ""), close=form.get("close", ""), answer=form.get("answer", ""))
-    # Attachments already sent with a preview come back as hidden fields.
-    for name, ctype, data in zip(form.getlist("kept_name"), form.getlist("kept_type"), form.getlist("kept_data")):
-        try:
-            payload = base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError):
-            continue
-        draft.attachments.append(Upload(_clean_filename(name, len(draft.attachments) + 1), _clean_type(ctype), payload))
     for upload in request.files.getlist("attachments"):
         if not upload.filename:
             continue
@@ -140,8 +142,9 @@ def _post(draft: Draft, person_id: int, parent: Parent | None, message_id: str) 
     author = web_author(db(), person_id)
     if author is None:
         abort(403)
+    kept = [Upload(f.filename, f.content_type, f.data) for f in draft.kept]
     return WebPost(message_id=message_id, author=author, subject=draft.subject, body=draft.body,
-                   parent=parent, attachments=tuple(draft.attachments))
+                   parent=parent, attachments=(*kept, *draft.attachments))
 
 
 def _preview(raw: bytes) -> RenderedBody:
@@ -161,6 +164,7 @@ def _send(draft: Draft, post: WebPost, raw: bytes, *, close_answer: int | None =
                                          "before sending this one. Your text is kept below.")
                 return None
             outcome = post_from_web(s, config, secret_key(config), post, raw)
+            drop_draft_files(s, person_id, post.message_id)
             pk = stored_message_pk(s, post.message_id)
             if outcome.outcome == "stored" and outcome.stored is not None:
                 if draft.category and outcome.stored.new_topic:
@@ -189,8 +193,7 @@ def _render_form(template: str, draft: Draft, token: str, context: Context, stat
                  raw_preview: bytes | None = None) -> tuple[str, int]:
     return render_template(template, draft=draft, token=token, first_error=next(iter(draft.errors), None),
                            preview=_preview(raw_preview) if raw_preview else None,
-                           kept=[(a.filename, a.content_type, base64.b64encode(a.data).decode(), len(a.data))
-                                 for a in draft.attachments],
+                           kept=[(f.id, f.filename, len(f.data)) for f in draft.kept],
                            max_size=_megabytes(forum_config().smtp.max_message_size),
                            resolutions=list(Resolution), **context()), status
 
@@ -200,22 +203,38 @@ def _handle(template: str, draft: Draft, context: Context, *, parent: Parent | N
     person_id = signed_in_member()
     token = request.form.get("form_token", "")
     message_id = _message_id_of(token, person_id)
+    dropped = {int(v) for v in request.form.getlist("drop") if v.isdigit()}
     if message_id is None:  # forged, or older than a day: a fresh form, the text kept
-        token = _form_token(person_id)
+        token, message_id = _new_form(person_id)
         draft.errors.setdefault("body", _("This form has expired: please check your message and send it again."))
-        return _render_form(template, draft, token, context, 400)
+        return _render_form(template, _keep_files(draft, person_id, message_id, dropped), token, context, 400)
+    draft.kept = [f for f in draft_files(db(), person_id, message_id) if f.id not in dropped]
     _check(draft, new_topic=new_topic)
     post = _post(draft, person_id, parent, message_id)
     raw = build_message(forum_config(), post)
     _check_size(draft, raw)
     if draft.errors:
-        return _render_form(template, draft, token, context, 422)
+        return _render_form(template, _keep_files(draft, person_id, message_id, dropped), token, context, 422)
     if request.form.get("action") == "preview":
-        return _render_form(template, draft, token, context, raw_preview=raw)
+        return _render_form(template, _keep_files(draft, person_id, message_id, dropped), token, context,
+                            raw_preview=raw)
     sent = _send(draft, post, raw, close_answer=close_answer)
     if sent is None:
-        return _render_form(template, draft, token, context, 429)
+        return _render_form(template, _keep_files(draft, person_id, message_id, dropped), token, context, 429)
     return sent
+
+
+def _keep_files(draft: Draft, person_id: int, message_id: str, dropped: set[int]) -> Draft:
+    """The form goes back to the browser: the files chosen this time are kept for the next
+    sending (a file input cannot be filled again), those the member removed are forgotten."""
+    if draft.attachments or dropped:
+        with write_session() as s:
+            drop_draft_files(s, person_id, message_id, dropped)
+            keep_draft_files(s, person_id, message_id,
+                             [(a.filename, a.content_type, a.data) for a in draft.attachments], utcnow())
+            draft.kept = draft_files(s, person_id, message_id)
+        draft.attachments = []
+    return draft
 
 
 @bp.route("/topics/new", methods=["GET", "POST"])
@@ -224,7 +243,7 @@ def new_topic() -> Response | tuple[str, int]:
     def context() -> dict[str, object]:
         return {"categories": category_options(db())}
     if request.method == "GET":
-        return _render_form("posting_new.html", Draft(), _form_token(signed_in_member()), context)
+        return _render_form("posting_new.html", Draft(), _new_form(signed_in_member())[0], context)
     return _handle("posting_new.html", _read_draft(), context, parent=None, new_topic=True)
 
 
@@ -271,7 +290,7 @@ def reply(message_pk: int) -> Response | tuple[str, int]:
         shown = context()
         when = shown["answered"].when  # type: ignore[attr-defined]
         draft = Draft(body=quoted(message, when) if request.args.get("quote") else "")
-        return _render_form("posting_reply.html", draft, _form_token(signed_in_member()), lambda: shown)
+        return _render_form("posting_reply.html", draft, _new_form(signed_in_member())[0], lambda: shown)
     parent = Parent.of(message, forum_config().domain)
     return _handle("posting_reply.html", _read_draft(), context, parent=parent, new_topic=False,
                    close_answer=message.id)

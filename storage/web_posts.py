@@ -1,16 +1,16 @@
 """What posting on the web reads and writes besides the pipeline's own steps: who the
 signed-in author is, the message answered, the category of a new topic, the per-person
-rate limit."""
+rate limit, and the files of a form not sent yet."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from storage.models import Address, Category, Message, Person, Role, Topic
+from storage.models import Address, Category, DraftAttachment, Message, Person, Role, Topic
 from storage.rate_limits import allow
 
 MEMBER_ROLES = (Role.MEMBER, Role.MODERATOR, Role.ADMIN)
@@ -60,3 +60,39 @@ def file_new_topic(session: Session, topic_id: int, category_id: int) -> None:
 def allow_web_post(session: Session, person_id: int, per_hour: int, now: datetime) -> bool:
     """Count one web post of this person, if they are under the hourly limit."""
     return allow(session, {f"web-post:{person_id}": per_hour}, timedelta(hours=1), now)
+
+
+@dataclass(frozen=True)
+class DraftFile:
+    id: int
+    filename: str
+    content_type: str
+    data: bytes
+
+
+DRAFT_DAYS = 1
+
+
+def keep_draft_files(session: Session, person_id: int, message_id: str,
+                     files: list[tuple[str, str, bytes]], now: datetime) -> None:
+    """Keep the files of a form not sent yet (previewed, or refused), for its next sending."""
+    session.execute(delete(DraftAttachment).where(DraftAttachment.created_at < now - timedelta(days=DRAFT_DAYS)))
+    session.add_all(DraftAttachment(person_id=person_id, message_id=message_id[:995], filename=name[:200],
+                                    content_type=ctype[:255], data=data, created_at=now)
+                    for name, ctype, data in files)
+
+
+def draft_files(session: Session, person_id: int, message_id: str) -> list[DraftFile]:
+    return [DraftFile(*row) for row in session.execute(
+        select(DraftAttachment.id, DraftAttachment.filename, DraftAttachment.content_type, DraftAttachment.data)
+        .where(DraftAttachment.person_id == person_id, DraftAttachment.message_id == message_id)
+        .order_by(DraftAttachment.id))]
+
+
+def drop_draft_files(session: Session, person_id: int, message_id: str, ids: set[int] | None = None) -> None:
+    """Forget a form's kept files: those named, or all of them once the post is sent."""
+    query = delete(DraftAttachment).where(DraftAttachment.person_id == person_id,
+                                          DraftAttachment.message_id == message_id)
+    if ids is not None:
+        query = query.where(DraftAttachment.id.in_(ids))
+    session.execute(query)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
 import re
 import threading
 
 import pytest
 from sqlalchemy import select
+from werkzeug.test import EnvironBuilder
 
 from archive_web import create_app
 from conftest import Instance
@@ -21,7 +23,7 @@ from mailfactory import make_mail
 from moderation_support import MODERATOR, TRUSTED, dkim_key, forum  # noqa: F401
 from storage.db import session_scope
 from storage.instance import initialise
-from storage.models import Category, Fanout, HeldMessage, Message, Topic, TopicStatus
+from storage.models import Category, DraftAttachment, Fanout, HeldMessage, Message, Topic, TopicStatus
 from webtools import csrf_token, sign_in, text_of
 
 MAX_SIZE = 64 * 1024
@@ -88,7 +90,7 @@ def test_a_new_topic_is_a_real_mail_that_subscribers_receive_and_answer(client, 
     response = client.post("/topics/new", data={
         **form(client, "/topics/new"), "action": "send", "subject": "Obstacle : télétravail des frontaliers",
         "body": "Bonjour,\n\nVoir https://example.org/accord pour le détail.\n", "category": str(category_id),
-        "attachments": [(__import__("io").BytesIO(b"%PDF-1.4 accord"), "accord fiscal.pdf", "application/pdf")]},
+        "attachments": [(io.BytesIO(b"%PDF-1.4 accord"), "accord fiscal.pdf", "application/pdf")]},
         content_type="multipart/form-data")
     assert response.status_code == 302
     [post] = stored(forum)
@@ -179,9 +181,19 @@ def test_empty_fields_and_oversized_attachments_are_refused_keeping_the_text(cli
     assert "Mon texte." in page and 'aria-invalid="true"' in page and "autofocus" in page
     big = client.post("/topics/new", data={
         **fields, "action": "send", "subject": "Pièce jointe", "body": "Voici le fichier.",
-        "attachments": [(__import__("io").BytesIO(b"x" * MAX_SIZE), "gros.bin")]},
+        "attachments": [(io.BytesIO(b"x" * MAX_SIZE), "gros.bin")]},
         content_type="multipart/form-data")
     assert big.status_code == 422 and "trop volumineux" in text_of(big) and "Voici le fichier." in text_of(big)
+    request = EnvironBuilder(path="/topics/new", method="POST", content_type="multipart/form-data", data={
+        **fields, "action": "send", "subject": "Énorme", "body": "x",
+        "attachments": [(io.BytesIO(b"x" * (2 * MAX_SIZE + 1024 * 1024 + 1)), "enorme.bin")]})
+    environ = request.get_environ()
+    try:
+        absurd = client.open(environ)
+    finally:
+        environ["wsgi.input"].close()  # the body the application never read
+        request.close()
+    assert absurd.status_code == 413 and "Les fichiers envoyés sont trop volumineux" in text_of(absurd)
     assert stored(forum) == []
 
 
@@ -190,19 +202,22 @@ def test_the_preview_sends_nothing_and_keeps_the_attachments(client, forum):
     fields = form(client, "/topics/new")
     preview = client.post("/topics/new", data={
         **fields, "action": "preview", "subject": "Aperçu", "body": "Lien : https://example.org/x\n",
-        "attachments": [(__import__("io").BytesIO(b"notes"), "notes.txt", "text/plain")]},
+        "attachments": [(io.BytesIO(b"notes"), "notes.txt", "text/plain"),
+                        (io.BytesIO(b"brouillon"), "brouillon.txt", "text/plain")]},
         content_type="multipart/form-data")
     html = preview.get_data(as_text=True)
     assert preview.status_code == 200 and "Aperçu" in text_of(preview)
-    assert '<a href="https://example.org/x"' in html and "notes.txt" in text_of(preview)
+    assert '<a href="https://example.org/x"' in html
+    assert "notes.txt" in text_of(preview) and "brouillon.txt" in text_of(preview)
     assert stored(forum) == []
-    kept = {name: re.search(rf'name="{name}" value="([^"]*)"', html).group(1)
-            for name in ("kept_name", "kept_type", "kept_data")}
+    # The files are kept by the forum (a browser cannot fill a file input again); one is removed.
+    drop = re.search(r'name="drop" value="(\d+)"> Retirer<span class="visually-hidden"> brouillon.txt', html).group(1)
     sent = client.post("/topics/new", data={**fields, "action": "send", "subject": "Aperçu",
-                                            "body": "Lien : https://example.org/x\n", **kept})
+                                            "body": "Lien : https://example.org/x\n", "drop": drop})
     assert sent.status_code == 302
     [post] = stored(forum)
     assert [(a.get_filename(), a.get_content()) for a in parsed(post).iter_attachments()] == [("notes.txt", "notes")]
+    assert forum.count(DraftAttachment) == 0
 
 
 def test_forms_need_their_tokens_and_members_have_a_rate_limit(client, forum):

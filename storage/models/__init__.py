@@ -48,6 +48,7 @@ from storage.models.web import (  # noqa: F401
     RateLimitHit,
     WebSession,
 )
+from storage.models.posting import DraftAttachment  # noqa: F401
 from storage.models.moderation import (  # noqa: F401
     CommandStatus,
     CommandMail,
@@ -93,6 +94,7 @@ __all__ = [
     "SignInLink",
     "RateLimitHit",
     "WebSession",
+    "DraftAttachment",
     "CommandStatus",
     "CommandMail",
     "SignedCommand",

@@ -19,7 +19,27 @@ def upgrade() -> None:
     with op.batch_alter_table('topics', schema=None) as batch_op:
         batch_op.add_column(sa.Column('answer_message_id', sa.Integer(), nullable=True))
 
+    # Files of a web form previewed or refused, kept until the post is sent.
+    op.create_table('draft_attachments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('message_id', sa.String(length=995), nullable=False),
+    sa.Column('filename', sa.String(length=200), nullable=False),
+    sa.Column('content_type', sa.String(length=255), nullable=False),
+    sa.Column('data', sa.LargeBinary(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_draft_attachments_person_id_people'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_draft_attachments'))
+    )
+    with op.batch_alter_table('draft_attachments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_draft_attachments_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_draft_attachments_message_id'), ['message_id'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('draft_attachments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_draft_attachments_message_id'))
+        batch_op.drop_index(batch_op.f('ix_draft_attachments_created_at'))
+    op.drop_table('draft_attachments')
     with op.batch_alter_table('topics', schema=None) as batch_op:
         batch_op.drop_column('answer_message_id')
