@@ -95,7 +95,11 @@ def aligned(signing_domain: str, author_domain: str) -> bool:
 
 def dkim_signature(raw: bytes, author_domain: str, dnsfunc: DnsFunc | None = None) -> _Signature | None:
     """The first DKIM signature that verifies and is aligned with the From domain."""
-    verifier = dkim.DKIM(raw, logger=log)
+    try:
+        verifier = dkim.DKIM(raw, logger=log)
+    except Exception as error:  # a header section dkimpy cannot read: nothing verifies
+        log.info("DKIM could not read the message: %s", error)
+        return None
     count = sum(1 for name, _ in verifier.headers if name.lower() == b"dkim-signature")
     for index in range(count):
         try:
@@ -170,7 +174,10 @@ def trusted_results(raw: bytes, author_domain: str, trusted_authserv_id: str) ->
 def _vouched_signature(raw: bytes, domain: str, b_prefix: str) -> _Signature | None:
     """The DKIM-Signature the trusted MTA found valid for `domain`: the only one of that d=,
     or the one whose b= starts with header.b; None when it cannot be told apart."""
-    headers = dkim.DKIM(raw, logger=log).headers
+    try:
+        headers = dkim.DKIM(raw, logger=log).headers
+    except Exception:  # a header section dkimpy cannot read names no signature
+        return None
     found = []
     for name, value in headers:
         if name.lower() == b"dkim-signature" and (tags := _signature_tags(value)) is not None:

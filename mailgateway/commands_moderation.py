@@ -67,8 +67,8 @@ def process_command_mails(engine: Engine, config: Config, dnsfunc: DnsFunc | Non
     with session_scope(engine, readonly=True) as db:
         waiting = received_command_mails(db, limit)
     for command_id, raw, from_address in waiting:
-        proof = authenticate(raw, from_address, config.moderation.trusted_authserv_id, dnsfunc)
         try:
+            proof = authenticate(raw, from_address, config.moderation.trusted_authserv_id, dnsfunc)
             with session_scope(engine) as db:
                 row = db.get(CommandMail, command_id)
                 if row is None or row.status is not CommandStatus.RECEIVED:

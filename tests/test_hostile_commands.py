@@ -136,3 +136,15 @@ def test_command_mails_that_prove_nothing_are_answered_without_echo(forum):
         assert mail["In-Reply-To"] is None
     assert "réservées aux modérateurs" in body_of(answer)
     assert f"#topic {topic_id}" in body_of(request) and "#close solution" in body_of(request)
+
+
+def test_a_command_mail_whose_header_section_dkim_cannot_read_blocks_nothing(two_topics, tmp_path):
+    # A line that is no header ends the header section for the gateway, which then reads it
+    # as a command; dkimpy refuses such a message. It must not stop the commands job.
+    broken = (f"From: Modo Team <{MODERATOR}>\r\nTo: {REQUEST}\r\nSubject: x\r\n"
+              "Message-ID: <broken@team.example.org>\r\n#close solution\r\n\r\nBonjour\r\n").encode()
+    assert two_topics.send(broken, to=REQUEST)[0] == 250
+    two_topics.run_jobs()
+    two_topics.send(close_first_topic(two_topics))
+    two_topics.run_jobs()
+    assert statuses(two_topics, tmp_path) == ("closed", "open")
