@@ -15,8 +15,11 @@ HIDE, OBFUSCATE = "hide", "obfuscate"
 
 # The local part takes every character RFC 5322 allows unquoted (so no prefix of it is left
 # behind when hidden); the domain needs a dot. The at sign may come percent-encoded (links)
-# or as the full-width form some mail clients and copy-pastes produce.
-_ADDRESS = re.compile(r"(?P<local>[\w.!#$%&'*+/=?^`{|}~-]+)(?:@|%40|\uff20)(?P<domain>[\w-]+(?:\.[\w-]+)+)")
+# or as the full-width form some mail clients and copy-pastes produce. A match starts only
+# where a run of local-part characters starts: trying every position inside a long run
+# would make hostile text ("aaaa…a@") cost quadratic time.
+_LOCAL = r"[\w.!#$%&'*+/=?^`{|}~-]"
+_ADDRESS = re.compile(rf"(?<!{_LOCAL})(?P<local>{_LOCAL}+)(?:@|%40|\uff20)(?P<domain>[\w-]+(?:\.[\w-]+)+)")
 
 
 def shown_address(address: str, mode: str, hidden_label: str) -> str:

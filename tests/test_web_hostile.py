@@ -143,6 +143,25 @@ def test_a_member_sees_every_address_obfuscated(addressed, client, sink):
         assert f"{local} (at) {domain}" in shown, planted
 
 
+@pytest.mark.parametrize("visibility", ["public"])
+def test_hiding_addresses_in_hostile_text_takes_linear_time(instance, gateway, client):
+    """A 100,000-character word ending in "@" (quoted-printable joins it into one line) once
+    cost the address search quadratic time: minutes for this feed, now milliseconds."""
+    instance.add_member("alice@example.org", "Alice Martin")
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "Alice Martin <alice@example.org>", "forum@example.org", "Mot long"
+    msg["Message-ID"] = "<long@x>"
+    msg.set_content("a" * 100_000 + "@ et alice@example.org\n", cte="quoted-printable")
+    assert gateway.send(msg.as_bytes(policy=email.policy.SMTP))[0] == 250
+    index_all_pending(instance.engine, instance.config)
+    answered: list[Any] = []
+    reading = threading.Thread(target=lambda: answered.append(client.get("/feeds/topics/1.atom")), daemon=True)
+    reading.start()
+    reading.join(timeout=20)
+    assert answered and answered[0].status_code == 200, "the feed did not answer within 20 s"
+    assert "(adresse masquée)" in answered[0].get_data(as_text=True)
+
+
 # --- 11. Spreadsheet formulas, control characters in feeds -----------------------------------
 
 FORMULAS = ['=HYPERLINK("http://evil.example.com","clic")', "+33 1 23 45 67 89", "-2+3", "@SUM(A1:A9)"]
