@@ -21,7 +21,8 @@ _TOKEN = r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{10,}"  # itsdangerous: 
 @lru_cache(maxsize=8)
 def personal_link_re(base_url: str) -> re.Pattern[str]:
     """<base_url>/unsubscribe/<token> and <base_url>/subscription/reenable/<token>, any
-    scheme, also percent-encoded inside a link scanner's URL; group 2 is the token."""
+    scheme, also percent-encoded inside a link scanner's URL; group 2 is the token. An empty
+    `base_url` matches those paths on any host (for callers without the configuration)."""
     where = base_url.split("://", 1)[-1].rstrip("/")
     prefix = _SLASH.join(re.escape(piece) for piece in where.split("/"))
     return re.compile(rf"({prefix}{_SLASH}(?:unsubscribe|subscription{_SLASH}reenable){_SLASH})({_TOKEN})", re.I)

@@ -24,6 +24,7 @@ from mailgateway.parse import parse_message
 from storage.db import session_scope
 from storage.messages import NewMessage, effective_date, store_message
 from storage.models import Message, utcnow
+from storage.personal_links import mask_personal_links
 from storage.threads import ThreadFacts, place
 
 BASE = "http://forum.example.org"
@@ -171,3 +172,9 @@ def test_the_footer_is_found_whatever_the_transfer_encoding(cte: str):
     raw = reply.as_bytes()
     text = text_parts(parse(strip_personal_links(raw, BASE)))[0]
     assert text == "Réponse.\n\n> Texte cité\n"
+
+
+def test_without_a_base_url_the_paths_are_masked_on_any_host():
+    text = "https://old-host.example/forum/unsubscribe/MTIz.aXZ1Tw.abcdefghijklmnop et https://x.example/page"
+    assert mask_personal_links(text, "") == "https://old-host.example/forum/unsubscribe/… et https://x.example/page"
+    assert mask_personal_links(text, BASE) == text
