@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import nh3
-from flask import current_app, has_app_context
 from markupsafe import Markup, escape
 
 from mailgateway.body import extract_body
@@ -58,17 +57,10 @@ def address_text(address: str, mode: str, hidden_label: str) -> str:
     return f"{local} (at) {domain}"
 
 
-def _base_url() -> str:
-    config = current_app.extensions.get("relais.config") if has_app_context() else None
-    return config.forum.base_url if config is not None else ""
-
-
-def shown_addresses(text: str, mode: str, hidden_label: str, base_url: str | None = None) -> str:
-    """Text as a page or feed may show it: addresses hidden or obfuscated, personal tokens
-    of the forum's links masked."""
-    base_url = _base_url() if base_url is None else base_url
-    if base_url:
-        text = mask_personal_links(text, base_url)
+def shown_addresses(text: str, mode: str, hidden_label: str) -> str:
+    """Text as a page or feed may show it: addresses hidden or obfuscated, and the tokens of
+    personal links masked (on any host: the forum's `base_url` may have changed since)."""
+    text = mask_personal_links(text, "")
     return _ADDRESS.sub(lambda m: address_text(m.group(0), mode, hidden_label), text)
 
 
@@ -153,22 +145,20 @@ def sanitise_html(html: str) -> tuple[str, bool]:
 
 
 @lru_cache(maxsize=2048)
-def _render(raw: bytes, text: str | None, mode: str, hidden_label: str, base_url: str) -> RenderedBody:
+def _render(raw: bytes, text: str | None, mode: str, hidden_label: str) -> RenderedBody:
     # Keyed by the raw bytes (the record: a message never changes) and the stored text.
     if is_html_only(raw):
         body = extract_body(raw)
         if body.html:
             cleaned, blocked = sanitise_html(body.html)
-            return RenderedBody((), Markup(shown_addresses(cleaned, mode, hidden_label, base_url)), blocked)
+            return RenderedBody((), Markup(shown_addresses(cleaned, mode, hidden_label)), blocked)
         text = body.text
     elif text is None:  # stored seconds ago: the indexing job has not read the body yet
         text = extract_body(raw).text
-    segments = tuple(Segment(kind, _linkify(shown_addresses(part, mode, hidden_label, base_url)))
+    segments = tuple(Segment(kind, _linkify(shown_addresses(part, mode, hidden_label)))
                      for kind, part in split_segments(text))
     return RenderedBody(segments, None, False)
 
 
-def render_body(raw: bytes, text: str | None, mode: str, hidden_label: str,
-                base_url: str | None = None) -> RenderedBody:
-    """`base_url`: the forum's (whose personal links are masked); by default the app's."""
-    return _render(raw, text, mode, hidden_label, _base_url() if base_url is None else base_url)
+def render_body(raw: bytes, text: str | None, mode: str, hidden_label: str) -> RenderedBody:
+    return _render(raw, text, mode, hidden_label)
