@@ -23,7 +23,7 @@ from archive_web.auth import current_reader, may_read_bodies
 from archive_web.db import db, write_session
 from mailgateway.body import UnreadableMessage, attachment_parts, parse_message
 from mailgateway.part_spans import attachment_spans, part_from_span
-from storage.archive import attachment_of, raw_slice, record_attachment_spans
+from storage.archive import UNMAPPED, attachment_of, is_indexed, raw_slice, record_attachment_spans
 from storage.messages import topic_messages
 from storage.models import Attachment, Message, Topic
 
@@ -50,10 +50,13 @@ def _download_name(name: str, fallback: str) -> str:
 
 def _part(message_pk: int, index: int, listed: Attachment | None) -> MimePart | None:
     """The attachment's MIME part: from its recorded span, else from the whole message
-    (recording the spans of all its parts for the next downloads)."""
-    if listed is not None and listed.part_start is not None and listed.part_end is not None:
+    (mapping the spans of all its parts, once, for the next downloads)."""
+    if listed is not None and listed.part_start is not None and listed.part_end is not None \
+            and listed.part_start != UNMAPPED:
         found = raw_slice(db(), message_pk, listed.part_start, listed.part_end)
         return part_from_span(found) if found is not None else None
+    if listed is None and is_indexed(db(), message_pk) is not False:
+        return None  # no such message, or its attachments are all listed and this is none
     message = db().get(Message, message_pk)
     if message is None:
         return None
@@ -61,15 +64,13 @@ def _part(message_pk: int, index: int, listed: Attachment | None) -> MimePart | 
         parts = attachment_parts(parse_message(message.raw))
     except (UnreadableMessage, RecursionError):
         return None
-    if listed is not None:
+    if listed is not None and listed.part_start is None:
         _remember_spans(message_pk, message.raw)
     return parts[index] if 0 <= index < len(parts) else None
 
 
 def _remember_spans(message_pk: int, raw: bytes) -> None:
-    spans = attachment_spans(raw)
-    if spans is None:
-        return
+    spans = attachment_spans(raw)  # None: cannot be mapped; recorded too, so never tried again
     try:
         with write_session() as s:
             record_attachment_spans(s, message_pk, spans)

@@ -219,11 +219,25 @@ def raw_slice(session: Session, message_pk: int, start: int, end: int) -> bytes 
     return bytes(found) if found is not None else None
 
 
-def record_attachment_spans(session: Session, message_pk: int, spans: list[tuple[int, int]]) -> None:
-    """Record where each attachment lies in the raw bytes (spans in part_index order)."""
+# Recorded instead of a span when a message's parts could not be mapped: it is read whole,
+# and never mapped again.
+UNMAPPED = -1
+
+
+def record_attachment_spans(session: Session, message_pk: int, spans: list[tuple[int, int]] | None) -> None:
+    """Record where each attachment lies in the raw bytes (spans in part_index order), or
+    that the message's parts cannot be mapped (None)."""
     ids = dict(session.execute(select(Attachment.part_index, Attachment.id)
                                .where(Attachment.message_pk == message_pk)).all())
+    found = spans if spans is not None else [(UNMAPPED, UNMAPPED)] * len(ids)
     rows = [{"id": ids[index], "part_start": start, "part_end": end}
-            for index, (start, end) in enumerate(spans) if index in ids]
+            for index, (start, end) in enumerate(found) if index in ids]
     if rows:
         session.execute(update(Attachment), rows)
+
+
+def is_indexed(session: Session, message_pk: int) -> bool | None:
+    """Whether the message's body has been read (its attachments listed); None if there is
+    no such message."""
+    row = session.execute(select(Message.indexed_at).where(Message.id == message_pk)).first()
+    return None if row is None else row[0] is not None

@@ -347,4 +347,26 @@ def test_a_download_reads_its_part_only(instance, gateway, client, statements):
         assert client.get(f"/messages/1/attachments/{n}").data == f"annexe {n}\n".encode() * (n % 7 + 1)
         raw_reads = [s for s in statements if "messages.raw" in s]
         assert raw_reads and all("substr(messages.raw" in s for s in raw_reads), raw_reads
+    statements.clear()
     assert client.get("/messages/1/attachments/300").status_code == 404
+    assert not [s for s in statements if "messages.raw" in s]  # its attachments are all listed
+
+
+@pytest.mark.parametrize("visibility", ["public"])
+def test_a_message_that_cannot_be_mapped_is_read_whole_and_never_mapped_again(instance, gateway, client, statements):
+    instance.add_member("alice@example.org", "Alice Martin")
+    raw = (b"From: Alice Martin <alice@example.org>\r\nTo: forum@example.org\r\nSubject: Sans borne\r\n"
+           b"Message-ID: <nobound@x>\r\nContent-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n"
+           b"--outer\r\nContent-Type: text/plain\r\n\r\nFoo\r\n\r\n"
+           b"--outer\r\nContent-Type: multipart/alternative; boundary=\"inner\"\r\n\r\nAAA\r\n\r\n"
+           b"--outer--\r\n")  # the inner part never uses its boundary (from mime4j's test messages)
+    assert gateway.send(raw)[0] == 250
+    index_all_pending(instance.engine, instance.config)
+    first = client.get("/messages/1/attachments/0")
+    assert first.status_code == 200 and b"AAA" in first.data
+    statements.clear()
+    again = client.get("/messages/1/attachments/0")
+    assert again.status_code == 200 and again.data == first.data
+    assert not [s for s in statements if s.startswith("UPDATE attachments")]
+    with session_scope(instance.engine) as db:
+        assert db.scalars(select(Attachment.part_start)).all() == [-1]
