@@ -129,7 +129,7 @@ class Attachment(Base):
     # Position among the message's attachments: the payload is re-read from the raw bytes.
     part_index: Mapped[int] = mapped_column(Integer)
     # Where the part lies in the raw bytes (set on its first download, once checked), so that
-    # a download reads that part alone. NULL: not known yet, or the message read whole.
+    # a download reads that part alone. NULL: not mapped yet; -1: cannot be, read whole.
     part_start: Mapped[int | None] = mapped_column(BigInteger)
     part_end: Mapped[int | None] = mapped_column(BigInteger)
 
