@@ -2,7 +2,10 @@
 can be bookmarked and shared), /search.json for scripts, and /search/help on the syntax.
 
 Both result pages apply one access rule: a reader who may not read message bodies (an
-anonymous reader of a members-only archive) searches and sees topic titles only.
+anonymous reader of a members-only archive) searches and sees topic titles only; and show
+addresses as the rest of the archive does (hidden from visitors, obfuscated for members).
+A search is bounded ([search] in config.toml, storage.search_bounds): both pages say, in
+the reader's language, what was left out of it or cut, and why.
 """
 
 from __future__ import annotations
@@ -15,13 +18,24 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
+from archive_web.addresses import reader_masking
 from archive_web.auth import may_read_bodies
 from archive_web.db import db, forum_config
 from storage.archive import category_by_slug, category_choices
 from storage.models import Resolution
+from storage.search_bounds import (
+    BROAD_PREFIX,
+    SHORT_PREFIX,
+    TIME_LIMIT,
+    TOO_COMMON,
+    TOO_MANY_TERMS,
+    WORD_RANGE,
+    Cut,
+    search_limits,
+)
 from storage.search_index import SearchIndex
 from storage.search_query import SearchRequest
-from storage.search_results import SearchPage, Snippet, search_page
+from storage.search_results import Masking, SearchPage, Snippet, search_page
 
 bp = Blueprint("search", __name__)
 
@@ -98,7 +112,29 @@ def _run() -> tuple[SearchRequest, list[str], SearchPage | None]:
     search, errors = read_request(request.args)
     if search.is_empty:
         return search, errors, None
-    return search, errors, search_page(db(), search_index(), search, may_read_bodies())
+    return search, errors, search_page(db(), search_index(), search, may_read_bodies(),
+                                       Masking(*reader_masking()), search_limits(forum_config().search))
+
+
+def cut_message(cut: Cut) -> str:
+    """What the reader is told about one thing left out of their search or cut."""
+    if cut.kind == SHORT_PREFIX:
+        return _("“%(text)s” was left out: a word ending in * needs at least %(num)d letters before the *.",
+                 text=cut.text, num=cut.limit)
+    if cut.kind == BROAD_PREFIX:
+        return _("“%(text)s” stands for too many words: only the most frequent of them were searched.",
+                 text=cut.text)
+    if cut.kind == WORD_RANGE:
+        return _("“%(text)s” was left out: ranges of words are not searched (the advanced search has dates).",
+                 text=cut.text)
+    if cut.kind == TOO_MANY_TERMS:
+        return _("Only the first %(num)d words of your search were used.", num=cut.limit)
+    if cut.kind == TOO_COMMON:
+        return _("“%(text)s” was left out: searched together with the words before it, it would "
+                 "have made the search too long. Add a rarer word or a phrase.", text=cut.text)
+    assert cut.kind == TIME_LIMIT
+    return _("The search took too long and was stopped: the results shown may be incomplete. "
+             "More precise words will be faster.")
 
 
 @bp.get("/search")
@@ -108,7 +144,8 @@ def search() -> str:
     links = {order: url_for("search.search", **{**params, "order": order}) for order in ("relevance", "date")}
     if page is not None and page.suggestion:
         links["suggestion"] = url_for("search.search", **{**params, "q": page.suggestion})
-    return render_template("search.html", search=search, errors=errors, page=page, params=params,
+    cuts = [cut_message(cut) for cut in page.cuts] if page is not None else []
+    return render_template("search.html", search=search, errors=errors, page=page, params=params, cuts=cuts,
                            links=links, categories=category_choices(db()),
                            category=request.args.get("category", ""),
                            resolutions=[r.value for r in Resolution], full_access=may_read_bodies())
@@ -135,7 +172,9 @@ def _json_page(page: SearchPage) -> dict[str, Any]:
     out: dict[str, Any] = {"total_topics": page.total_topics, "total_exact": page.exact, "page": page.page,
                            "pages": page.pages if page.exact else None, "has_next": page.has_next,
                            "titles_only": page.titles_only, "suggestion": page.suggestion,
-                           "ignored_criteria": page.ignored, "topics": topics}
+                           "ignored_criteria": page.ignored, "topics": topics,
+                           "simplified": [{"kind": cut.kind, "text": cut.text, "message": cut_message(cut)}
+                                          for cut in page.cuts]}
     if not page.titles_only:
         out["total_messages"] = page.total_messages
     return out
@@ -148,9 +187,13 @@ def search_json() -> Response | tuple[Response, int]:
         return jsonify({"errors": errors}), 400
     if page is None:
         return jsonify({"errors": [_("Give a query (q) or at least one criterion.")]}), 400
+    if page.refused:
+        return jsonify({"errors": [_("Your search was not run: nothing was left to search once these "
+                                     "words were left out.")] + [cut_message(cut) for cut in page.cuts],
+                        "refused": True}), 400
     return jsonify({"query": _parameters(), **_json_page(page)})
 
 
 @bp.get("/search/help")
 def help() -> str:
-    return render_template("search_help.html")
+    return render_template("search_help.html", limits=forum_config().search)

@@ -10,12 +10,18 @@ statuses, attachments), then for each engine, in the same run:
    ranked by their best message, the number of matching topics and messages, and the 3
    best messages of each topic on the page. Median and 95th percentile, per kind and overall.
 
+3. hostile queries (Whoosh only): what a visitor may type to make a search expensive (short
+   and broad prefixes, many words, ranges, deep pages, misspellings by the hundred), each
+   timed as the median of a few runs and printed as a ratio to an ordinary query (the
+   median common-word query of the same run), under the bounds of config.toml's [search].
+
 Whoosh is driven through Relais's own code (storage.search_index.build_generation and
 storage.search_query.find); FTS5 through Python's sqlite3 (unicode61 tokenizer with
 diacritics removed: no stemming, so it finds fewer forms of a word than Relais does).
 
     .venv/bin/python bench/search.py                  # 100,000 messages (the goal's size)
     .venv/bin/python bench/search.py --messages 20000 --processes 2 --json
+    .venv/bin/python bench/search.py --messages 20000 --hostile-only   # section 3 alone
 
 Exits 0 whether the goals are met or not: this is a measurement.
 """
@@ -206,25 +212,108 @@ def summary(times: dict[str, list[float]]) -> dict[str, dict[str, float]]:
     return out
 
 
+# --------------------------------------------------------------------------- hostile queries
+
+HOSTILE_RUNS = 5
+
+
+def ordinary_texts() -> list[str]:
+    """The ordinary queries hostile ones are compared with: common words, one at a time."""
+    return [w for w in WORDS if len(w) > 5][:10]
+PREFIXES = ["ba", "ch", "der", "en", "heim", "kem", "lan", "mar", "nau", "ol", "ried", "sch",
+            "tal", "ver", "wil", "zel", "bourg", "court", "ville", "stein"]
+
+
+def hostile_queries(docs: list[Doc]) -> list[tuple[str, dict[str, object]]]:
+    """(label, SearchRequest arguments) of the queries a hostile visitor would send."""
+    common = [w for w in WORDS if len(w) > 5][:40]
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    three = [p[:3] if len(p) >= 3 else p + "e" for p in PREFIXES]
+    misspelt = " ".join(w[::-1] + "q" for w in common)[:500]
+    return [
+        ("a* b* c*", {"text": "a* b* c*"}),
+        ("20 one-letter prefixes", {"text": " ".join(f"{c}*" for c in letters[:20])}),
+        ("20 one-letter prefixes, OR", {"text": " OR ".join(f"{c}*" for c in letters[:20])}),
+        ("20 three-letter prefixes", {"text": " ".join(f"{p}*" for p in three)}),
+        ("20 three-letter prefixes, OR", {"text": " OR ".join(f"{p}*" for p in three)}),
+        ("40 common words, OR", {"text": " OR ".join(common)[:500]}),
+        ("phrase of 40 common words", {"text": '"' + " ".join(common)[:490] + '"'}),
+        ("range of words", {"text": "body:[a TO z] title:[a TO z]"}),
+        ("everything (*:*)", {"text": "*:*"}),
+        ("common word, page 1000", {"text": common[0], "page": 1000}),
+        ("common word, by date, page 1000", {"text": common[0], "page": 1000, "order": "date"}),
+        ("500 characters misspelt", {"text": misspelt}),
+        ("common word + 40-word author", {"text": common[1], "author": " ".join(common)[:200]}),
+        ("nested parentheses", {"text": "(" * 240 + common[2] + ")" * 240}),
+    ]
+
+
+def hostile_run(search, docs: list[Doc], ordinary_texts: list[str]) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Times each hostile query (median of HOSTILE_RUNS) against the ordinary query of this
+    run: the median of common-word searches, each answered as the page needs it."""
+    from storage.config import SearchConfig
+    from storage.search_bounds import search_limits
+    from storage.search_query import SearchRequest, find
+
+    limits = search_limits(SearchConfig())
+
+    def timed(request: SearchRequest) -> tuple[float, float, object]:
+        """Median wall-clock and CPU seconds (CPU: what the search made the machine do,
+        whatever else the machine was busy with)."""
+        wall, cpu = [], []
+        for _ in range(HOSTILE_RUNS):
+            t0, c0 = time.perf_counter(), time.thread_time()
+            matches = find(search, request, True, limits=limits)
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.thread_time() - c0)
+        return statistics.median(wall), statistics.median(cpu), matches
+
+    ordinary = [timed(SearchRequest(text=t)) for t in ordinary_texts]
+    ordinary_wall = statistics.median(o[0] for o in ordinary)
+    ordinary_cpu = statistics.median(o[1] for o in ordinary)
+    rows = []
+    for label, arguments in hostile_queries(docs):
+        wall, cpu, matches = timed(SearchRequest(**arguments))  # type: ignore[arg-type]
+        rows.append({"query": label, "ms": round(wall * 1000, 1), "cpu_ms": round(cpu * 1000, 1),
+                     "ratio": round(wall / ordinary_wall, 2), "cpu_ratio": round(cpu / ordinary_cpu, 2),
+                     "topics": matches.total_topics, "cuts": sorted({c.kind for c in matches.cuts})})
+    return {"ordinary_ms": round(ordinary_wall * 1000, 1), "ordinary_cpu_ms": round(ordinary_cpu * 1000, 1),
+            "limits": limits.__dict__, "queries": rows}
+
+
+def hostile_report(result: dict[str, object]) -> None:
+    print(f"\nhostile queries (median of {HOSTILE_RUNS} runs) against an ordinary query (median common "
+          f"word: {result['ordinary_ms']} ms, {result['ordinary_cpu_ms']} ms of CPU); bounds {result['limits']}")
+    print(f"{'query':34}{'ms':>9}{'ratio':>7}{'CPU ms':>9}{'ratio':>7}{'topics':>8}  cuts")
+    for row in result["queries"]:
+        print(f"{row['query']:34}{row['ms']:>9}{row['ratio']:>7}{row['cpu_ms']:>9}{row['cpu_ratio']:>7}"
+              f"{row['topics']:>8}  {', '.join(row['cuts'])}")
+    worst = max(result["queries"], key=lambda r: r["cpu_ratio"])
+    print(f"worst: {worst['query']}, {worst['cpu_ratio']} times an ordinary query's CPU time "
+          f"({worst['ratio']} times its time)")
+
+
 # --------------------------------------------------------------------------- Whoosh
+
+def whoosh_documents(docs: list[Doc]):  # type: ignore[no-untyped-def]
+    from storage.search_feed import IndexSource, message_document
+
+    for d in docs:
+        source = IndexSource(d.pk, d.topic, d.title, d.subject, d.text, d.author, d.organisation,
+                             CATEGORIES[d.category_id - 1], d.category_id, d.status, d.resolution, d.date,
+                             d.subject == d.title)
+        yield message_document(source, d.text, [d.attachments] if d.attachments else [])
+
 
 def whoosh_run(docs: list[Doc], queries: list[Query], folder: Path, processes: int,
                memory_mb: int) -> dict[str, object]:
-    from storage.search_feed import IndexSource, message_document
     from storage.search_index import SearchIndex, build_generation, current_generation
     from storage.search_query import SearchRequest, find
     from storage.search_results import snippet
 
-    def documents():  # type: ignore[no-untyped-def]
-        for d in docs:
-            source = IndexSource(d.pk, d.topic, d.title, d.subject, d.text, d.author, d.organisation,
-                                 CATEGORIES[d.category_id - 1], d.category_id, d.status, d.resolution, d.date,
-                                 d.subject == d.title)
-            yield message_document(source, d.text, [d.attachments] if d.attachments else [])
-
     before = rss_mb()
     start = time.perf_counter()
-    build_generation(folder, documents(), memory_mb, processes)
+    build_generation(folder, whoosh_documents(docs), memory_mb, processes)
     seconds = time.perf_counter() - start
     growth = peak_mb() - before
     size = folder_mb(folder / current_generation(folder))
@@ -249,12 +338,13 @@ def whoosh_run(docs: list[Doc], queries: list[Query], folder: Path, processes: i
         snippet_times.append(time.perf_counter() - t1)
         times[q.kind].append(t1 - t0)
         hits += matches.total_messages
+    hostile = hostile_run(search, docs, ordinary_texts())
     search.close()
     return {"build_seconds": round(seconds, 1), "rate": round(len(docs) / seconds, 1),
             "size_mb": round(size, 1), "size_mb_per_100k": round(size * 100_000 / len(docs), 1),
             "memory_growth_mb": round(growth, 1), "queries": summary(times),
             "snippets_p95_ms": round(sorted(snippet_times)[int(len(snippet_times) * 0.95) - 1] * 1000, 2),
-            "matched_messages": hits}
+            "matched_messages": hits, "hostile": hostile}
 
 
 # --------------------------------------------------------------------------- FTS5
@@ -344,6 +434,7 @@ def report(result: dict[str, object]) -> None:
         print(f"{kind + ' med/p95 (ms)':24}{a['median_ms']:>9} /{a['p95_ms']:>7}{b['median_ms']:>8} /{b['p95_ms']:>6}"
               f"{a['p95_ms'] / b['p95_ms'] if b['p95_ms'] else float('nan'):>8.2f}")
     print(f"snippets of a page (Whoosh highlighter, p95): {w['snippets_p95_ms']} ms")
+    hostile_report(w["hostile"])
     print(f"goals: query p95 < {GOAL_P95_MS:.0f} ms: {'met' if w['queries']['all']['p95_ms'] < GOAL_P95_MS else 'NOT met'}"
           f" ({w['queries']['all']['p95_ms']} ms); build >= {GOAL_RATE:.0f} msgs/s: "
           f"{'met' if w['rate'] >= GOAL_RATE else 'NOT met'} ({w['rate']} msgs/s)")
@@ -357,7 +448,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--memory-mb", type=int, default=128, help="Whoosh writer limitmb")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--hostile-only", action="store_true",
+                        help="build the Whoosh index and time the hostile queries only")
     return parser.parse_args(argv)
+
+
+def hostile_only(docs: list[Doc], args: argparse.Namespace) -> int:
+    from storage.search_index import SearchIndex, build_generation
+
+    with tempfile.TemporaryDirectory(prefix="relais-bench-search-") as tmp:
+        folder = Path(tmp) / "index"
+        build_generation(folder, whoosh_documents(docs), args.memory_mb, args.processes)
+        search = SearchIndex(folder)
+        try:
+            result = hostile_run(search, docs, ordinary_texts())
+        finally:
+            search.close()
+    result = {"messages": len(docs), "date": date.today().isoformat(), **result}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"\n{len(docs):,} messages")
+        hostile_report(result)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -366,6 +479,8 @@ def main(argv: list[str] | None = None) -> int:
     docs, words = generate(args.messages, args.seed)
     queries = make_queries(docs, words, args.queries, args.seed)
     print(f"generated {len(docs):,} messages in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    if args.hostile_only:
+        return hostile_only(docs, args)
     with tempfile.TemporaryDirectory(prefix="relais-bench-search-") as tmp:
         fts = fts_run(docs, queries, Path(tmp))
         whoosh = whoosh_run(docs, queries, Path(tmp) / "index", args.processes, args.memory_mb)

@@ -63,6 +63,11 @@ class SearchConfig:
     batch_size: int = 500
     writer_memory_mb: int = 128
     reindex_processes: int = 1
+    min_prefix_chars: int = 3
+    max_prefix_words: int = 20
+    max_terms: int = 10
+    max_reads_percent: int = 100
+    cpu_limit_ms: int = 300
 
 
 @dataclass(frozen=True)
@@ -247,6 +252,11 @@ POSITIVE_SETTINGS = (
     "search.batch_size",
     "search.writer_memory_mb",
     "search.reindex_processes",
+    "search.min_prefix_chars",
+    "search.max_prefix_words",
+    "search.max_terms",
+    "search.max_reads_percent",
+    "search.cpu_limit_ms",
     "moderation.confirm_hours",
     "moderation.answers_per_address_per_day",
     "web.post_limit_per_hour",

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.models import Attachment, Category, Message, Organisation, Person, Topic
+from storage.personal_links import mask_personal_links
 from storage.search_index import MessageDocument
 from storage.search_text import split_quoted
 from storage.threads import base_subject
@@ -85,8 +86,9 @@ def raw_messages(session: Session, pks: list[int]) -> dict[int, bytes]:
 
 
 def message_document(source: IndexSource, text: str, attachments: list[str]) -> MessageDocument:
-    """The index document of a message, from its facts and its body's text."""
-    own = split_quoted(text).own
+    """The index document of a message, from its facts and its body's text (personal
+    unsubscribe tokens left out: no search, not even by prefixes, may spell one out)."""
+    own = mask_personal_links(split_quoted(text).own, "")
     # A reply's subject is the topic's, prefixed: only a changed subject says something new.
     subject = source.subject if base_subject(source.subject) != base_subject(source.title) else ""
     return MessageDocument(

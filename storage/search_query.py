@@ -5,6 +5,10 @@ What a reader may search is decided here: a reader who may not read message bodi
 (an anonymous reader of a members-only archive) searches topic titles only, with the
 public criteria only (category, status, resolution); the query is parsed against a
 schema that has no other field, so no syntax can reach a body, an author or a date.
+
+What a search may cost is bounded here too: its words by storage.search_bounds before it
+runs, and its CPU time by a deadline shared by its steps (the best topics, the count, the best
+messages, the spelling suggestion); a search stopped by it shows what it found so far.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from time import thread_time
 
-from whoosh import qparser, query
+from whoosh import collectors, qparser, query
 from whoosh.fields import Schema
 from whoosh.searching import Searcher
 
+from storage.search_bounds import TIME_LIMIT, Cut, QueryBounds, SearchLimits, with_preloaded_unions
 from storage.search_index import SearchIndex, message_schema
 
 TEXT_FIELDS = ("title", "body")
@@ -80,6 +86,8 @@ class Matches:
     terms: dict[str, frozenset[str]] = field(default_factory=dict)  # what to highlight, by field
     suggestion: str | None = None
     ignored: list[str] = field(default_factory=list)  # criteria this reader may not use
+    cuts: list[Cut] = field(default_factory=list)     # what was left out or cut, and why
+    refused: bool = False           # nothing was left to search once the cuts were made
 
 
 def _parser(fields: tuple[str, ...], schema: Schema) -> qparser.QueryParser:
@@ -88,8 +96,10 @@ def _parser(fields: tuple[str, ...], schema: Schema) -> qparser.QueryParser:
     parser = qparser.MultifieldParser(text_fields, parse_schema, group=qparser.AndGroup)
     parser.add_plugin(qparser.PlusMinusPlugin())
     parser.add_plugin(qparser.FieldAliasPlugin({k: v for k, v in FIELD_ALIASES.items() if k in fields}))
-    # A leading wildcard would walk the whole term list: not from a search box.
+    # A leading wildcard would walk the whole term list, and `*:*` every document: not from
+    # a search box.
     parser.remove_plugin_class(qparser.WildcardPlugin)
+    parser.remove_plugin_class(qparser.EveryPlugin)
     parser.add_plugin(qparser.PrefixPlugin())
     return parser
 
@@ -137,9 +147,9 @@ def _filters(request: SearchRequest, full_access: bool) -> list[query.Query]:
 
 @dataclass(frozen=True)
 class BuiltQuery:
-    main: query.Query              # what documents must match (besides `criteria`)
-    criteria: query.Query | None   # a filter of cached document sets, or None
     text: query.Query | None       # the words looked for (for highlighting, ranking)
+    filters: list[query.Query]     # author, organisation, dates
+    criteria: query.Query | None   # a filter of cached document sets, or None
 
 
 def _joined(parts: list[query.Query]) -> query.Query:
@@ -154,11 +164,10 @@ def build_query(request: SearchRequest, full_access: bool) -> BuiltQuery | None:
     if text_query is not None and text_query is query.NullQuery:
         text_query = None
     criteria = _criteria(request, full_access)
-    parts = ([text_query] if text_query is not None else []) + _filters(request, full_access)
-    if not parts:
-        # Criteria only: the query walks their documents, newest first.
-        return BuiltQuery(_joined(criteria), None, None) if criteria else None
-    return BuiltQuery(_joined(parts), _joined(criteria) if criteria else None, text_query)
+    filters = _filters(request, full_access)
+    if text_query is None and not filters and not criteria:
+        return None
+    return BuiltQuery(text_query, filters, _joined(criteria) if criteria else None)
 
 
 def positive_terms(q: query.Query | None) -> dict[str, frozenset[str]]:
@@ -183,27 +192,77 @@ def positive_terms(q: query.Query | None) -> dict[str, frozenset[str]]:
     return {name: frozenset(str(t) for t in terms) for name, terms in found.items()}
 
 
-def _count(searcher: Searcher, q: query.Query, allowed: set[int] | None, cap: int) -> tuple[int, int, bool]:
-    """(topics, messages, exact): read from the topic_id column, segment by segment, up to
-    `cap` messages (counting every match of a common word would cost more than the search)."""
+class Deadline:
+    """The CPU time left to one search (run in one thread), shared by its steps. CPU time:
+    what is bounded is the work a request makes the machine do, and a machine busy with
+    other work must not cut ordinary searches short."""
+
+    def __init__(self, milliseconds: int) -> None:
+        self.end = thread_time() + milliseconds / 1000
+
+    def passed(self) -> bool:
+        return thread_time() >= self.end
+
+
+CHECK_EVERY = 64  # matches between two looks at the clock
+
+
+class _DeadlineCollector(collectors.WrappingCollector):
+    """Stops collecting once the deadline has passed, keeping what it has: Whoosh's
+    TimeLimitCollector does the same on the wall clock, with a timer thread per search."""
+
+    def __init__(self, child: collectors.Collector, deadline: Deadline) -> None:
+        super().__init__(child)
+        self.deadline = deadline
+
+    def collect_matches(self) -> None:
+        child = self.child
+        for seen, sub_docnum in enumerate(child.matches()):
+            if seen % CHECK_EVERY == 0 and self.deadline.passed():
+                raise collectors.TimeLimit
+            child.collect(sub_docnum)
+
+
+def _search(searcher: Searcher, q: query.Query, deadline: Deadline, limit: int | None,
+            options: dict[str, object]) -> tuple[list[dict], int, bool]:  # type: ignore[type-arg]
+    """(stored fields of the hits, best first; how many were scored; finished in time)."""
+    timed = _DeadlineCollector(searcher.collector(limit=limit, **options), deadline)
+    try:
+        searcher.search_with_collector(q, timed)
+        finished = True
+    except collectors.TimeLimit:
+        finished = False
+    results = timed.results()
+    return [hit.fields() for hit in results], results.scored_length(), finished
+
+
+def _count(searcher: Searcher, q: query.Query, allowed: set[int] | None, cap: int,
+           deadline: Deadline) -> tuple[int, int, bool, bool]:
+    """(topics, messages, exact, in time): read from the topic_id column, segment by segment, up to
+    `cap` messages (counting every match of a common word would cost more than the search)
+    or the deadline."""
     topics: set[int] = set()
     messages = 0
     for leaf, offset in searcher.leaf_searchers():
         if not leaf.doc_count_all():  # an empty index has no columns
             continue
         column = leaf.reader().column_reader("topic_id")
-        for docnum in leaf.docs_for_query(q):
+        for seen, docnum in enumerate(leaf.docs_for_query(q)):
+            if seen % CHECK_EVERY == 0 and deadline.passed():
+                return len(topics), messages, False, False
             if allowed is not None and docnum + offset not in allowed:
                 continue
             if messages == cap:
-                return len(topics), messages, False
+                return len(topics), messages, False, True
             topics.add(column[docnum])
             messages += 1
-    return len(topics), messages, True
+    return len(topics), messages, True, True
 
 
-def _top_topics(searcher: Searcher, q: query.Query, count: int, search: dict[str, object]) -> list[int]:
-    """The first `count` topics, each ranked by its best message.
+def _top_topics(searcher: Searcher, q: query.Query, count: int, options: dict[str, object],
+                deadline: Deadline) -> tuple[list[int], bool]:
+    """The first `count` topics, each ranked by its best message (and whether the search
+    finished in time).
 
     The best messages are fetched without Whoosh's "collapse" (which scores every match,
     and puts sorted results in the wrong order): the top messages are enough, with their
@@ -212,27 +271,40 @@ def _top_topics(searcher: Searcher, q: query.Query, count: int, search: dict[str
     """
     limit = count * 4
     while True:
-        results = searcher.search(q, limit=limit, **search)
-        topics = list(dict.fromkeys(hit["topic_id"] for hit in results))
-        if len(topics) >= count or results.scored_length() < limit:
-            return topics[:count]
+        hits, scored, finished = _search(searcher, q, deadline, limit, options)
+        topics = list(dict.fromkeys(hit["topic_id"] for hit in hits))
+        if len(topics) >= count or scored < limit or not finished:
+            return topics[:count], finished
         limit *= 4
 
 
-_WORD_RE = re.compile(r"(?<![\w:])(\w[\w'’-]*)(?![\w:])")
+# A word, not a field name nor a prefix (`word*`: the reader knows it is incomplete).
+_WORD_RE = re.compile(r"(?<![\w:])(\w[\w'’-]*)(?![\w:*])")
+# The words a suggestion corrects at most (each costs a walk of the spelling graph).
+SUGGESTED_WORDS = 3
+# A word that is part of an address is left as typed: a suggestion never builds an address
+# out of the index's words.
+_IN_ADDRESS = re.compile(r"[\w.+-]*@[\w.-]*")
 
 
-def _suggest(searcher: Searcher, text: str, fields: tuple[str, ...]) -> str | None:
-    """The query with each word the index does not know replaced by the nearest it knows."""
+def _suggest(searcher: Searcher, text: str, fields: tuple[str, ...], deadline: Deadline,
+             max_words: int) -> str | None:
+    """The query with each word the index does not know replaced by the nearest it knows
+    (the first `max_words` such words, while time is left)."""
     reader = searcher.reader()
     changed = False
+    tried = 0
+    addresses = [m.span() for m in _IN_ADDRESS.finditer(text)]
 
     def better(match: re.Match[str]) -> str:
-        nonlocal changed
+        nonlocal changed, tried
         word = match.group(1)
-        if word in ("AND", "OR", "NOT") or any(
+        if word in ("AND", "OR", "NOT") or any(a <= match.start() < b for a, b in addresses) or any(
                 reader.doc_frequency(f, t) for f in fields for t in _words(f, word)) or not _words(fields[0], word):
             return word
+        if tried >= max_words or deadline.passed():
+            return word
+        tried += 1
         for f in fields:
             found = searcher.corrector(f).suggest(word.lower(), limit=1, maxdist=2, prefix=1)
             if found:
@@ -244,33 +316,57 @@ def _suggest(searcher: Searcher, text: str, fields: tuple[str, ...]) -> str | No
     return corrected if changed else None
 
 
-def find(search: SearchIndex, request: SearchRequest, full_access: bool, page_size: int = 10) -> Matches:
-    """The topics matching a search, one page of them, each with its best messages."""
+def find(search: SearchIndex, request: SearchRequest, full_access: bool, page_size: int = 10,
+         limits: SearchLimits = SearchLimits()) -> Matches:
+    """The topics matching a search, one page of them, each with its best messages; the
+    search bounded by `limits` (what was cut is in `Matches.cuts`)."""
     titles_only = request.title_only or not full_access
     ignored = [] if full_access else request.member_criteria
     built = build_query(request, full_access)
     if built is None:
         return Matches([], 0, 0, titles_only, ignored=ignored)
-    q, text_query = built.main, built.text
     page = max(request.page, 1)
-    by_date = request.order == "date" or text_query is None
-    options: dict[str, object] = {"sortedby": "date", "reverse": True} if by_date else {}
     with search.searcher() as searcher:
-        allowed = search.criterion_docs(searcher, built.criteria) if built.criteria is not None else None
+        deadline = Deadline(limits.cpu_limit_ms)
+        bounds = QueryBounds(searcher.reader(), limits, request.text)
+        text_query = bounds.bound(built.text) if built.text is not None else None
+        if text_query is query.NullQuery:
+            text_query = None
+        parts = ([text_query] if text_query is not None else []) + [
+            bounded for f in built.filters if (bounded := bounds.bound(f)) is not query.NullQuery]
+        if parts:
+            q, criteria = with_preloaded_unions(_joined(parts)), built.criteria
+        elif built.criteria is not None:
+            # Criteria only: the query walks their documents, newest first.
+            q, criteria = built.criteria, None
+        else:
+            return Matches([], 0, 0, titles_only, ignored=ignored, cuts=bounds.cuts, refused=True)
+        by_date = request.order == "date" or text_query is None
+        options: dict[str, object] = {"sortedby": "date", "reverse": True} if by_date else {}
+        allowed = search.criterion_docs(searcher, criteria) if criteria is not None else None
         if allowed is not None:
             options["filter"] = allowed
-        topic_ids = _top_topics(searcher, q, page * page_size, options)[(page - 1) * page_size:]
-        total_topics, total_messages, exact = _count(searcher, q, allowed, COUNT_CAP)
+        topic_ids, finished = _top_topics(searcher, q, page * page_size, options, deadline)
+        topic_ids = topic_ids[(page - 1) * page_size:]
+        total_topics, total_messages, exact, counted = _count(searcher, q, allowed, COUNT_CAP, deadline)
+        finished = finished and counted
+        if not counted and topic_ids:  # stopped by the deadline: at least what the pages so far show
+            total_topics = max(total_topics, (page - 1) * page_size + len(topic_ids))
         best: dict[int, list[int]] = {t: [] for t in topic_ids}
         if topic_ids and not titles_only:
             in_page = query.Or([query.Term("topic_id", t) for t in topic_ids])
-            for hit in searcher.search(query.And([q, in_page]), limit=None, **options):
+            hits, _scored, in_time = _search(searcher, query.And([q, in_page]), deadline, None, options)
+            finished = finished and in_time
+            for hit in hits:
                 if len(best[hit["topic_id"]]) < MESSAGES_PER_TOPIC:
                     best[hit["topic_id"]].append(hit["message_pk"])
+        exact = exact and finished
         suggestion = None
-        if total_topics == 0 and request.text.strip():
+        if total_topics == 0 and exact and request.text.strip():
             fields = CORRECTED_FIELDS_PUBLIC if titles_only else CORRECTED_FIELDS_MEMBER
-            suggestion = _suggest(searcher, request.text, fields)
+            suggestion = _suggest(searcher, request.text, fields, deadline, SUGGESTED_WORDS)
+        cuts = list(bounds.cuts)
+        if not finished:
+            cuts.append(Cut(TIME_LIMIT, limit=limits.cpu_limit_ms))
     return Matches([TopicMatch(t, best[t]) for t in topic_ids], total_topics, total_messages, titles_only,
-                   exact, positive_terms(text_query), suggestion, ignored)
-
+                   exact, positive_terms(text_query), suggestion, ignored, cuts)

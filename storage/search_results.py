@@ -5,6 +5,11 @@ Snippets are cut from the text kept in the database (the index stores no text, w
 it small) with the same analyser as the index, so "frontaliere" lights up "frontalières".
 A snippet is a list of (text, matched) pieces: the template marks the matched ones up and
 escapes everything, so no mail text ever reaches a page as HTML.
+
+Every text a result shows (title, subject, author, snippet, attachment names) is shown as
+the reader may see it: addresses hidden or obfuscated (storage.address_masking), personal
+unsubscribe tokens masked (storage.personal_links) — before highlighting, so that a
+highlight never splits an address.
 """
 
 from __future__ import annotations
@@ -16,8 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from whoosh import highlight
 
+from storage.address_masking import mask_addresses_in_text
 from storage.models import Message, Topic
+from storage.personal_links import mask_personal_links
 from storage.search_analysis import french_analyzer
+from storage.search_bounds import Cut, SearchLimits
 from storage.search_index import SearchIndex
 from storage.search_query import Matches, SearchRequest, find
 from storage.search_text import split_quoted
@@ -74,6 +82,18 @@ def _plain_start(text: str) -> Snippet:
 
 
 @dataclass(frozen=True)
+class Masking:
+    """How addresses are shown to this reader (storage.address_masking's mode and label)."""
+
+    mode: str
+    hidden_label: str
+
+    def shown(self, text: str) -> str:
+        # Personal links of any host (an old base_url's too): masked for every reader.
+        return mask_addresses_in_text(mask_personal_links(text, ""), self.mode, self.hidden_label) if text else ""
+
+
+@dataclass(frozen=True)
 class MessageHit:
     pk: int
     subject: str
@@ -108,19 +128,22 @@ class SearchPage:
     has_next: bool
     suggestion: str | None
     ignored: list[str]
+    cuts: list[Cut]
+    refused: bool  # nothing was left to search: no results, the cuts say why
 
 
-def _message_hit(m: Message, terms: dict[str, frozenset[str]]) -> MessageHit:
-    own = split_quoted(m.text or "").own
+def _message_hit(m: Message, terms: dict[str, frozenset[str]], masking: Masking) -> MessageHit:
+    own = masking.shown(split_quoted(m.text or "").own)
     found = snippet(own, terms.get("body", frozenset())) or _plain_start(own)
-    return MessageHit(m.id, m.subject, m.from_name or m.from_address, m.date, found,
-                      [a.filename for a in m.attachments])
+    return MessageHit(m.id, masking.shown(m.subject), masking.shown(m.from_name or m.from_address), m.date,
+                      found, [masking.shown(a.filename) for a in m.attachments])
 
 
 def search_page(session: Session, search: SearchIndex, request: SearchRequest, full_access: bool,
+                masking: Masking, limits: SearchLimits = SearchLimits(),
                 page_size: int = PAGE_TOPICS) -> SearchPage:
     """Run a search for a reader and read what its page shows from the database."""
-    matches: Matches = find(search, request, full_access, page_size)
+    matches: Matches = find(search, request, full_access, page_size, limits)
     topic_ids = [t.topic_id for t in matches.topics]
     topics = {t.id: t for t in session.scalars(
         select(Topic).options(selectinload(Topic.category)).where(Topic.id.in_(topic_ids)))}
@@ -133,13 +156,16 @@ def search_page(session: Session, search: SearchIndex, request: SearchRequest, f
         topic = topics.get(match.topic_id)
         if topic is None:  # merged away since the index was written
             continue
+        title = masking.shown(topic.subject)
         hits.append(TopicHit(
-            id=topic.id, title=topic.subject, title_snippet=snippet(topic.subject, title_terms, whole=True),
+            id=topic.id, title=title, title_snippet=snippet(title, title_terms, whole=True),
             status=topic.status.value, resolution=topic.resolution.value if topic.resolution else None,
-            category=topic.category.name if topic.category else None, last_activity=topic.last_activity_at,
-            messages=[_message_hit(messages[pk], matches.terms) for pk in match.message_pks if pk in messages]))
+            category=masking.shown(topic.category.name) if topic.category else None, last_activity=topic.last_activity_at,
+            messages=[_message_hit(messages[pk], matches.terms, masking)
+                      for pk in match.message_pks if pk in messages]))
     page = max(request.page, 1)
     pages = max(1, -(-matches.total_topics // page_size))
     has_next = page < pages or (not matches.exact and len(matches.topics) == page_size)
     return SearchPage(request, hits, matches.total_topics, matches.total_messages, matches.titles_only,
-                      matches.exact, page, pages, has_next, matches.suggestion, matches.ignored)
+                      matches.exact, page, pages, has_next, matches.suggestion, matches.ignored,
+                      matches.cuts, matches.refused)

@@ -4,7 +4,7 @@ job indexes, and readers search through the real web app (anonymous or signed in
 from __future__ import annotations
 
 import email.utils
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from typing import Any
@@ -38,6 +38,12 @@ class Forum:
         config = self.gateway.instance.config
         self.search = SearchIndex(config.index_dir)
         self.app = create_app(config, self.gateway.instance.engine)
+        self.app.extensions["relais.search"] = self.search
+
+    def with_search_settings(self, **settings: Any) -> None:
+        """Serve the web app again with these [search] settings (as config.toml would set them)."""
+        config = self.gateway.instance.config
+        self.app = create_app(replace(config, search=replace(config.search, **settings)), self.engine)
         self.app.extensions["relais.search"] = self.search
 
     @property
@@ -101,6 +107,17 @@ class Forum:
         response = self.client(member).get("/search.json", query_string=params)
         assert response.status_code == 200, response.get_data(as_text=True)
         return response.get_json()
+
+    def json_in(self, language: str, member: str | None = ALICE, **params: Any) -> tuple[int, dict[str, Any]]:
+        response = self.client(member).get("/search.json", query_string=params,
+                                           headers={"Accept-Language": language})
+        return response.status_code, response.get_json()
+
+    def page_in(self, language: str, member: str | None = ALICE, **params: Any) -> str:
+        """The search page as a reader of that language sees it."""
+        response = self.client(member).get("/search", query_string=params, headers={"Accept-Language": language})
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
 
     def titles(self, member: str | None = ALICE, **params: Any) -> list[str]:
         return [t["title"] for t in self.json(member, **params)["topics"]]

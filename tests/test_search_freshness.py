@@ -164,3 +164,47 @@ def test_relais_reindex_command(forum: Forum, capsys):
     assert "reindex: 1 messages indexed" in capsys.readouterr().out
     assert current_generation(config.index_dir) != old
     assert forum.titles(q="infirmier") == ["Reconnaissance"]
+
+
+def test_searches_answer_while_the_indexing_job_commits(forum: Forum):
+    """Issue 10, finding 11: each commit deletes the previous table of contents, and a
+    searcher being opened from it at that moment failed (a 500 on the search page)."""
+    from datetime import datetime, timezone
+
+    from storage.search_index import MessageDocument
+
+    forum.post("Navette transfrontalière", "La navette du soir.\n")
+    forum.index()
+    # The indexing job's own handle on the index, committing one document at a time.
+    job = SearchIndex(forum.gateway.instance.config.index_dir)
+    stop = threading.Event()
+    failures: list[str] = []
+    answered = 0
+
+    def commit() -> None:
+        for pk in range(10_000, 10_060):
+            job.write([MessageDocument(pk, pk, "", f"navette {pk}", "", "", "", "", None, "open", "",
+                                       datetime.now(timezone.utc), False)])
+        stop.set()
+
+    def search() -> None:
+        nonlocal answered
+        client = forum.client()
+        while not stop.is_set():
+            try:
+                response = client.get("/search.json", query_string={"q": "navette"})
+                if response.status_code != 200:
+                    failures.append(response.get_data(as_text=True)[:200])
+                answered += 1
+                with forum.search.searcher() as searcher:  # the bare opening too, many times
+                    searcher.doc_count()
+            except Exception as error:  # what the web turned into a 500
+                failures.append(repr(error))
+
+    threads = [threading.Thread(target=commit)] + [threading.Thread(target=search) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    job.close()
+    assert failures == [] and answered > 30
