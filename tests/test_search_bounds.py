@@ -119,3 +119,11 @@ def test_a_search_past_its_time_stops_and_says_its_results_may_be_incomplete(arc
 def test_ordinary_searches_are_not_cut(archive: Forum):
     for q in ("frontaliers", "kembs*", '"gare de kembsheim"', "kembsheim OR kembsried", "navette -gare"):
         assert archive.json(q=q)["simplified"] == [], q
+
+
+def test_criteria_still_apply_when_every_word_was_left_out(archive: Forum):
+    result = archive.json(q="a*", status="open")
+    assert len(result["topics"]) == 4
+    assert [(c["kind"], c["text"]) for c in result["simplified"]] == [("short_prefix", "a*")]
+    english = text(archive.page_in("en", q="a*", status="open"))
+    assert "Your search was simplified:" in english and "4 topics found" in english
