@@ -3,8 +3,10 @@ its own setting — and nothing else; published messages stay whatever their age
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import urllib.request
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -99,9 +101,11 @@ def test_each_period_removes_what_it_should_and_nothing_else(make_config, gatewa
     engine.dispose()
 
 
-def test_the_server_applies_retention_when_it_starts(make_config):  # type: ignore[no-untyped-def]
-    """`relais serve` runs the job with the others: at start, then hourly."""
-    config = make_config(smtp={"port": free_port()}, web={"port": free_port()}, retention={"held_days": 5})
+def test_the_server_applies_retention_when_it_starts_and_logs_no_ip_address(make_config, caplog):  # type: ignore[no-untyped-def]
+    """`relais serve` runs the job with the others: at start, then hourly. Its web access
+    log names no client IP address (the rate limiter's counters are the only place kept)."""
+    web_port = free_port()
+    config = make_config(smtp={"port": free_port()}, web={"port": web_port}, retention={"held_days": 5})
     engine = initialise(config)
     with session_scope(engine) as db:
         old = HeldMessage(message_id="old@x", raw=b"x", received_at=utcnow() - timedelta(days=6))
@@ -119,6 +123,11 @@ def test_the_server_applies_retention_when_it_starts(make_config):  # type: igno
                 break
             stop.wait(0.1)
         assert left == {"young@x"}
+        caplog.set_level(logging.INFO, logger="werkzeug")
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/privacy", timeout=30) as page:
+            assert page.status == 200
+        [line] = [r.getMessage() for r in caplog.records if "GET /privacy" in r.getMessage()]
+        assert "127.0.0.1" not in line and '"GET /privacy HTTP/1.1" 200' in line
     finally:
         stop.set()
         server.join(timeout=30)
