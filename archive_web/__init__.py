@@ -65,6 +65,9 @@ def create_app(config: Config, engine: Engine | None = None) -> Flask:
     app.register_blueprint(oidc.bp)
     from archive_web import moderation_unreadable
     app.register_blueprint(moderation_unreadable.bp)
+    from archive_web import erasure, privacy
+    app.register_blueprint(privacy.bp)
+    app.register_blueprint(erasure.bp)
 
     @app.context_processor
     def page_context() -> dict[str, object]:

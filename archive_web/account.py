@@ -22,6 +22,7 @@ from storage.accounts import attach_address, detach_address, ensure_subscription
 from storage.config import secret_key
 from storage.models import DeliveryMode, FollowLevel, Person, Topic, utcnow
 from storage.people import normalise_address
+from storage.personal_data import export_zip, personal_data
 from storage.rate_limits import allow
 from storage.subscriptions import set_category_follow, set_mode, set_topic_follow, subscribe, unsubscribe
 from storage.tokens import make_token, read_token
@@ -44,6 +45,19 @@ def account() -> str:
     if found is None:
         abort(404)
     return render_template("account.html", account=found, modes=list(DeliveryMode))
+
+
+@bp.get("/account/data.zip")
+@members_only
+def download_data() -> Response:
+    """Access and portability (GDPR articles 15 and 20): everything the forum holds about
+    the signed-in person, in one archive."""
+    data = personal_data(db(), signed_in_member())
+    if data is None:
+        abort(404)
+    response = Response(export_zip(data), mimetype="application/zip")
+    response.headers.set("Content-Disposition", "attachment", filename="relais-data.zip")
+    return response
 
 
 @bp.post("/account/mode")

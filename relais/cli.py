@@ -12,6 +12,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from mailgateway.erasure import erase_member, rebuild_index_after_erasure
 from mailgateway.importer import archive_messages, import_messages
 from relais.members_csv import read_member_file
 from storage.config import Config, ConfigError, load_config, secret_key
@@ -20,7 +21,8 @@ from storage.instance import initialise
 from storage.messages import topic_messages
 from storage.models import DeliveryMode
 from storage.outbound import queue_counts
-from storage.people import upsert_member
+from storage.people import person_by_address, upsert_member
+from storage.personal_data import export_files, personal_data
 from storage.search_feed import message_total
 from storage.topics import TopicSummary, recent_topics, topic_summary
 
@@ -73,6 +75,46 @@ def cmd_members_import(config: Config, args: argparse.Namespace) -> int:
         print(f"line {line}: invalid: {why}", file=sys.stderr)
     print(f"members: {created} created, {updated} updated, {len(member_file.invalid)} invalid")
     return 1 if member_file.invalid else 0
+
+
+def cmd_members_export(config: Config, args: argparse.Namespace) -> int:
+    """What the forum holds about a person, into a folder (for the data protection officer)."""
+    folder = Path(args.dir)
+    with instance_engine(config) as engine, session_scope(engine, readonly=True) as db:
+        person = person_by_address(db, args.email)
+        data = personal_data(db, person.id) if person is not None else None
+    if data is None:
+        print(f"error: no member with the address {args.email}", file=sys.stderr)
+        return 1
+    for name, content in export_files(data).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(content)
+    print(f"export: {len(data.messages)} messages, {len(data.held)} held messages and the records "
+          f"written to {folder}")
+    return 0
+
+
+def cmd_members_erase(config: Config, args: argparse.Namespace) -> int:
+    policy = args.policy or config.privacy.erasure_policy
+    with instance_engine(config) as engine:
+        with session_scope(engine, readonly=True) as db:
+            person = person_by_address(db, args.email)
+            person_id, name = (person.id, person.name) if person is not None else (None, "")
+        if person_id is None:
+            print(f"error: no member with the address {args.email}", file=sys.stderr)
+            return 1
+        if not args.yes:
+            answer = input(f"Erase {name} <{args.email}> under the {policy!r} policy? "
+                           "This cannot be undone. Type 'yes': ")
+            if answer.strip().lower() != "yes":
+                print("Nothing erased.")
+                return 1
+        done = erase_member(engine, config, person_id, policy, via="cli")
+        assert done is not None
+        rebuild_index_after_erasure(engine, config)
+    print(f"erased: {done.messages} messages {'redacted' if policy == 'redact' else 'deleted'}, "
+          f"{done.others} other messages no longer naming them; search index rebuilt")
+    return 0
 
 
 def cmd_import(config: Config, args: argparse.Namespace) -> int:
@@ -164,6 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
     members_import = members.add_parser("import", help="add or update members from a CSV file")
     members_import.add_argument("file", help="CSV with columns email,name,organisation,organisation_kind,role")
     members_import.set_defaults(func=cmd_members_import)
+    members_export = members.add_parser("export", help="what the forum holds about a person, into a folder")
+    members_export.add_argument("email")
+    members_export.add_argument("dir")
+    members_export.set_defaults(func=cmd_members_export)
+    members_erase = members.add_parser("erase", help="erase a person (GDPR): their data, and their name from messages")
+    members_erase.add_argument("email")
+    members_erase.add_argument("--policy", choices=["redact", "delete"],
+                               help="what becomes of their messages (default: privacy.erasure_policy)")
+    members_erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    members_erase.set_defaults(func=cmd_members_erase)
 
     archive = sub.add_parser("import", help="import an mbox, a Maildir or a folder of messages")
     archive.add_argument("path")

@@ -12,9 +12,11 @@ import signal
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from werkzeug.serving import make_server
+from werkzeug._internal import _log
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from archive_web import create_app
 from mailgateway.bounces import process_bounces
@@ -62,6 +64,14 @@ class QuietDuringOutage:
         return result
 
 
+class RequestLogWithoutAddress(WSGIRequestHandler):
+    """The web access log without the client's IP address: Relais keeps IP addresses only
+    in the sign-in rate limiter's counters, for [retention] ip_address_days."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        _log(type, f"- - - [{self.log_date_time_string()}] {message}\n", *args)
+
+
 class StorageRecovery:
     """The scheduled job of a server started degraded: prepares the storage again until it
     succeeds, then says so and unschedules itself."""
@@ -91,7 +101,8 @@ def serve(config: Config, stop: threading.Event | None = None) -> None:
     search = SearchIndex(config.index_dir, config.search.writer_memory_mb)
     app = create_app(config, engine)
     app.extensions["relais.search"] = search
-    web = make_server(config.web.host, config.web.port, app, threaded=True)
+    web = make_server(config.web.host, config.web.port, app, threaded=True,
+                      request_handler=RequestLogWithoutAddress)
     web_thread = threading.Thread(target=web.serve_forever, name="relais-web", daemon=True)
     web_thread.start()
     scheduler = BackgroundScheduler(timezone=config.forum.timezone)

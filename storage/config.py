@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from storage.config_privacy import PrivacyConfig, RetentionConfig
+
 REPO_DIR = Path(__file__).resolve().parents[1]
 TEMPLATES_DIR = REPO_DIR / "templates"
 
@@ -158,6 +160,8 @@ class Config:
     threading: ThreadingConfig = field(default_factory=ThreadingConfig)
     reporting: ReportingConfig = field(default_factory=ReportingConfig)
     oidc: OidcConfig = field(default_factory=OidcConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     # Folder that relative paths are resolved against (the config file's folder).
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -260,6 +264,7 @@ POSITIVE_SETTINGS = (
     "moderation.confirm_hours",
     "moderation.answers_per_address_per_day",
     "web.post_limit_per_hour",
+    *(f"retention.{name}" for name in RetentionConfig.__dataclass_fields__),
 )
 
 
