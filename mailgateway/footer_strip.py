@@ -123,7 +123,7 @@ def _part_text(part: Message) -> str | None:
         if charset:
             try:
                 return payload.decode(charset)
-            except (LookupError, UnicodeDecodeError):
+            except (LookupError, ValueError):  # unknown charset, bad bytes, a NUL in its name
                 continue
     return payload.decode("latin-1")
 
