@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from mailgateway.body import UnreadableMessage, walk_parts
+from mailgateway.body import walk_parts
 
 # An address that can never be anyone's (RFC 2606 reserves .invalid).
 FORMER_MEMBER_ADDRESS = "former-member@invalid"
@@ -28,7 +28,7 @@ _TRACE_HEADERS = ("received", "return-path", "x-originating-ip", "x-sender-ip", 
                   "x-google-smtp-source", "x-received", "sender", "reply-to", "x-original-from",
                   "x-sender", "organization", "disposition-notification-to", "return-receipt-to")
 # Headers kept in the notice that replaces a deleted message: threading and its date.
-_NOTICE_HEADERS = ("message-id", "date", "in-reply-to", "references", "subject")
+_NOTICE_HEADERS = ("Message-ID", "Date", "In-Reply-To", "References", "Subject")
 _SIGNATURE_LINE = re.compile(r"(?m)^-- ?\r?$")
 _POLICY = email.policy.default.clone(linesep="\r\n")
 
@@ -87,14 +87,17 @@ def _without_signature(text: str) -> str:
 
 
 def _rewrite_headers(msg: EmailMessage, who: Identity, own: bool) -> None:
-    for name in {k.lower() for k in msg.keys()}:
+    spelling: dict[str, str] = {}
+    for key in msg.keys():
+        spelling.setdefault(key.lower(), key)  # re-added under the name the sender wrote
+    for lowered, name in spelling.items():
         values = [str(v) for v in msg.get_all(name, [])]
-        if name == "from" and (own or any(who.named_in(v) for v in values)):
+        if lowered == "from" and (own or any(who.named_in(v) for v in values)):
             del msg[name]
             msg[name] = former_member_from(who)
-        elif own and name in _TRACE_HEADERS:
+        elif own and lowered in _TRACE_HEADERS:
             del msg[name]
-        elif name in ("to", "cc") and any(who.named_in(v) for v in values):
+        elif lowered in ("to", "cc") and any(who.named_in(v) for v in values):
             others = [a for a in email.utils.getaddresses(values) if not who.named_in(f"{a[0]} {a[1]}")]
             del msg[name]
             if others:
@@ -126,7 +129,7 @@ def redact(raw: bytes, who: Identity, *, own: bool, language: str) -> bytes:
             if not part.is_multipart() and part.get_content_maintype() == "text":
                 _rewrite_text_part(part, who, own)  # type: ignore[arg-type]
         new = msg.as_bytes(policy=_POLICY)
-    except (UnreadableMessage, Exception):
+    except Exception:  # UnreadableMessage, or a structure the email package cannot rewrite
         return removal_notice(raw, who, language)
     if who.named_in(new.decode("utf-8", "replace")):
         # Still named somewhere (an encoded attachment name, a part we could not decode).

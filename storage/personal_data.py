@@ -150,7 +150,8 @@ def mark_rewritten(session: Session, pks: list[int]) -> None:
     if not pks:
         return
     session.execute(update(Message).where(Message.id.in_(pks)).values(text=None, unreadable_reason=None))
-    session.execute(update(Attachment).where(Attachment.message_pk.in_(pks)).values(part_start=None, part_end=None))
+    # Their names and positions were read from the old bytes: the new ones are read again.
+    session.execute(delete(Attachment).where(Attachment.message_pk.in_(pks)))
     mark_for_reindex(session, pks)
 
 

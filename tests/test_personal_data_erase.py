@@ -12,9 +12,26 @@ import pytest
 from sqlalchemy import func, select
 
 from relais.cli import cmd_members_erase, cmd_topics_show
+from rfc5322 import assert_valid_rfc5322
 from searchforum import ALICE, ALICE_FROM, BOB, BOB_FROM, Forum, make_forum
 from storage.db import session_scope
-from storage.models import Address, Message, ModerationLogEntry, Person, Role, WebSession
+from storage.models import (
+    Address,
+    CommandMail,
+    ControlMessage,
+    HeldMessage,
+    MemberRequest,
+    Message,
+    ModerationLogEntry,
+    OutboundMessage,
+    Person,
+    RateLimitHit,
+    Role,
+    SignInLink,
+    WebSession,
+    utcnow,
+)
+from storage.people import person_by_address
 
 SIGNATURE = "-- \nAlice Martin\nChargée de mission Grenzgängerin\nalice.martin@mairie.example.org\n"
 
@@ -84,11 +101,47 @@ def test_before_erasure_everything_finds_her(forum: Forum):
     assert "Alice Martin" in page and "Grenzgängerin" in page
 
 
+def _records_about(forum: Forum) -> None:
+    """What the mail flow recorded about Alice (and, alike, about Bob, which must stay)."""
+    now = utcnow()
+    with session_scope(forum.engine) as db:
+        alice = person_by_address(db, ALICE).id
+        for address in (ALICE, BOB):
+            db.add_all([
+                HeldMessage(message_id=f"held-{address}", from_address=address, raw=b"Subject: x\r\n\r\nx"),
+                ControlMessage(kind="bounces", recipient="forum-bounces@example.org", raw=b"dsn",
+                               failed_addresses=address, kept_reason="not a VERP address"),
+                ControlMessage(kind="request", recipient="forum-request@example.org", envelope_from=address,
+                               raw=b"help"),
+                MemberRequest(address=address, command="unsubscribe"),
+                OutboundMessage(envelope_from="forum-bounces@example.org", recipient=address, raw=b"notice"),
+                RateLimitHit(key=f"sign-in:address:{address}", at=now),
+            ])
+        db.add(SignInLink(nonce_hash="1" * 64, person_id=alice, address=ALICE, created_at=now, expires_at=now))
+        db.add(CommandMail(message_id="cmd@x", from_address=ALICE, person_id=alice, raw=b"#close", commands="#close"))
+
+
+def _records_left(forum: Forum) -> set[str]:
+    with session_scope(forum.engine, readonly=True) as db:
+        rows = [*db.scalars(select(HeldMessage.from_address)), *db.scalars(select(ControlMessage.failed_addresses)),
+                *db.scalars(select(ControlMessage.envelope_from)), *db.scalars(select(MemberRequest.address)),
+                *db.scalars(select(OutboundMessage.recipient)), *db.scalars(select(RateLimitHit.key)),
+                *db.scalars(select(SignInLink.address)), *db.scalars(select(CommandMail.from_address))]
+    return {row for row in rows if row}
+
+
 @pytest.mark.parametrize("policy", ["redact", "delete"])
 def test_after_erasure_nothing_finds_her_and_the_thread_still_renders(forum: Forum, policy: str, capsys):
     ids = _thread(forum)
     topic_id = forum.topic_of(ids["first"])
+    _records_about(forum)
+    assert any(ALICE in row for row in _records_left(forum))
     assert _erase(forum, policy) == 0
+    # Held mail, bounce reports, request mail, confirmations, queued notices, counters,
+    # sign-in links and command mails about her are gone; Bob's stay.
+    left = _records_left(forum)
+    assert not any("alice" in row for row in left), left
+    assert {BOB, f"sign-in:address:{BOB}"} <= left
     assert "erased: 2 messages" in capsys.readouterr().out
     forum.index()
 
@@ -122,6 +175,9 @@ def test_after_erasure_nothing_finds_her_and_the_thread_still_renders(forum: For
         raws = b"".join(db.scalars(select(Message.raw)))
     for word in GONE:
         assert word.lower().encode() not in raws.lower(), word
+    with session_scope(forum.engine, readonly=True) as db:
+        for raw in db.scalars(select(Message.raw)):
+            assert_valid_rfc5322(raw)  # the rewritten bytes are still valid mail
 
 
 
