@@ -16,22 +16,24 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
-from mailgateway.redaction import identity, redact, removal_notice
+from mailgateway.redaction import Identity, identity, names_them, redact, removal_notice
 from storage.config import Config
 from storage.db import Engine, Session, session_scope
-from storage.models import Person
+from storage.models import OutboundStatus, Person
 from storage.moderation import log_action
 from storage.personal_data import (
     authored_messages,
     forget_person,
     mark_rewritten,
     messages_naming,
+    outgoing_mail,
     person_addresses,
 )
 
 log = logging.getLogger(__name__)
 
 Policy = Literal["redact", "delete"]
+OUTGOING_PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,24 @@ def erase_person(session: Session, config: Config, person_id: int, policy: Polic
         message.raw = redact(message.raw, who, own=False, language=language)
         message.from_name, message.subject = who.scrub(message.from_name), who.scrub(message.subject)
     mark_rewritten(session, [m.id for m in (*own, *others)])
+    _forget_in_outgoing_mail(session, who, language)
     forget_person(session, person_id, list(who.names), list(who.addresses), who.scrub)
     log_action(session, actor_id=None, via=via, action="erase-member", topic_id=None, before="", after=policy)
     return Erasure(len(own), len(others))
+
+
+def _forget_in_outgoing_mail(session: Session, who: Identity, language: str) -> None:
+    """Mail to others that names the person (a digest, a moderator's notice of held mail):
+    rewritten if still to be sent, removed if its record is all that is left."""
+    after = 0
+    while page := outgoing_mail(session, after, OUTGOING_PAGE):
+        for row in page:
+            if names_them(row.raw, who):
+                if row.status is OutboundStatus.PENDING:
+                    row.raw = redact(row.raw, who, own=False, language=language)
+                else:
+                    session.delete(row)
+        after = page[-1].id
 
 
 def rebuild_index_after_erasure(engine: Engine, config: Config) -> None:

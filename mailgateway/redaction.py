@@ -118,6 +118,21 @@ def _rewrite_text_part(part: EmailMessage, who: Identity, own: bool) -> None:
                      disposition=disposition, filename=filename)
 
 
+def names_them(raw: bytes, who: Identity) -> bool:
+    """Whether a mail names the person in its headers or text, however encoded; a mail that
+    cannot be read counts as naming them (erasure removes it rather than keep a doubt)."""
+    if who.named_in(raw.decode("utf-8", "replace")):
+        return True
+    try:
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        if any(who.named_in(str(value)) for value in msg.values()):
+            return True
+        return any(who.named_in(part.get_content()) for part in walk_parts(msg)  # type: ignore[attr-defined]
+                   if not part.is_multipart() and part.get_content_maintype() == "text")
+    except Exception:
+        return True
+
+
 def redact(raw: bytes, who: Identity, *, own: bool, language: str) -> bytes:
     """The message without the person: `own` (their message) also loses its trace headers
     and signature block, and its author becomes the former member. A message that cannot be

@@ -15,6 +15,7 @@ class RetentionConfig:
     sign_in_days: int = 30
     rate_limit_days: int = 2
     ip_address_days: int = 1
+    sent_mail_days: int = 30
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,12 @@ def messages_naming(session: Session, person_id: int, names: list[str], addresse
     return [m for m in found if m.id not in exclude]
 
 
+def outgoing_mail(session: Session, after_id: int, limit: int) -> list[OutboundMessage]:
+    """The outgoing queue's mail (pending, sent or failed), by id, a page at a time."""
+    return list(session.scalars(select(OutboundMessage).where(OutboundMessage.id > after_id)
+                                .order_by(OutboundMessage.id).limit(limit)))
+
+
 def mark_rewritten(session: Session, pks: list[int]) -> None:
     """These messages' raw bytes were rewritten: their body is read again from them by the
     indexing job (text, attachments), which indexes them again."""

@@ -15,6 +15,8 @@ from storage.models import (
     ControlMessage,
     HeldMessage,
     MemberRequest,
+    OutboundMessage,
+    OutboundStatus,
     RateLimitHit,
     SignInLink,
     WebSession,
@@ -50,4 +52,6 @@ def apply_retention(session: Session, retention: RetentionConfig, session_days: 
                                              RateLimitHit.at < before(retention.ip_address_days)))
     remove("rate_counters", RateLimitHit, and_(RateLimitHit.key.not_like(IP_KEY),
                                                RateLimitHit.at < before(retention.rate_limit_days)))
+    remove("sent_mail", OutboundMessage, and_(OutboundMessage.status != OutboundStatus.PENDING,
+                                              OutboundMessage.created_at < before(retention.sent_mail_days)))
     return removed

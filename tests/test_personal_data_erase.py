@@ -5,8 +5,11 @@ feeds, mbox, JSON, the command line — and their threads still render."""
 from __future__ import annotations
 
 import argparse
+import email
+import email.policy
 import json
 import re
+from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import func, select
@@ -24,6 +27,7 @@ from storage.models import (
     Message,
     ModerationLogEntry,
     OutboundMessage,
+    OutboundStatus,
     Person,
     RateLimitHit,
     Role,
@@ -118,6 +122,14 @@ def _records_about(forum: Forum) -> None:
                 RateLimitHit(key=f"sign-in:address:{address}", at=now),
             ])
         db.add(SignInLink(nonce_hash="1" * 64, person_id=alice, address=ALICE, created_at=now, expires_at=now))
+        # Mail to Bob that quotes her (a digest, base64 as clients send 8-bit text): the sent
+        # one's record goes, the pending one is sent without her name.
+        for status in (OutboundStatus.SENT, OutboundStatus.PENDING):
+            digest = EmailMessage()
+            digest["From"], digest["To"], digest["Subject"] = "forum@example.org", BOB, f"Résumé {status}"
+            digest.set_content("Alice Martin a écrit : le diplôme d'aide-soignante…\n", cte="base64")
+            db.add(OutboundMessage(envelope_from="forum-bounces@example.org", recipient=BOB, raw=digest.as_bytes(),
+                                   status=status, purpose="digest"))
         db.add(CommandMail(message_id="cmd@x", from_address=ALICE, person_id=alice, raw=b"#close", commands="#close"))
 
 
@@ -142,6 +154,12 @@ def test_after_erasure_nothing_finds_her_and_the_thread_still_renders(forum: For
     left = _records_left(forum)
     assert not any("alice" in row for row in left), left
     assert {BOB, f"sign-in:address:{BOB}"} <= left
+    with session_scope(forum.engine, readonly=True) as db:
+        digests = db.scalars(select(OutboundMessage).where(OutboundMessage.purpose == "digest")).all()
+        [pending] = digests
+        assert pending.status is OutboundStatus.PENDING
+        text = email.message_from_bytes(pending.raw, policy=email.policy.default).get_content()
+        assert text.startswith("Ancien membre a écrit : le diplôme d'aide-soignante")
     assert "erased: 2 messages" in capsys.readouterr().out
     forum.index()
 

@@ -24,6 +24,8 @@ from storage.models import (
     HeldStatus,
     MemberRequest,
     Message,
+    OutboundMessage,
+    OutboundStatus,
     RateLimitHit,
     SignInLink,
     WebSession,
@@ -34,7 +36,7 @@ from storage.people import person_by_address
 # Each period set apart from the others and from the defaults, so that a kind removed by
 # another's setting shows.
 PERIODS = {"held_days": 10, "command_mail_days": 20, "bounce_days": 30, "sign_in_days": 40,
-           "rate_limit_days": 3, "ip_address_days": 2}
+           "rate_limit_days": 3, "ip_address_days": 2, "sent_mail_days": 15}
 SESSION_DAYS = 7
 
 
@@ -68,7 +70,15 @@ def _rows(now, person_id):  # type: ignore[no-untyped-def]
         rows[f"ip counter {label}"] = RateLimitHit(key="sign-in:ip:192.0.2.7", at=ago(age))
     for age, label in ((PERIODS["rate_limit_days"] + 0.5, "old"), (PERIODS["rate_limit_days"] - 0.5, "young")):
         rows[f"address counter {label}"] = RateLimitHit(key="sign-in:address:a@x", at=ago(age))
-    # A counter by address older than the IP period but within its own: kept.
+    for age, label in ((PERIODS["sent_mail_days"] + 1, "old"), (PERIODS["sent_mail_days"] - 1, "young")):
+        rows[f"sent mail {label}"] = OutboundMessage(envelope_from="f@x", recipient="a@x", raw=b"n",
+                                                     status=OutboundStatus.SENT, created_at=ago(age))
+        rows[f"failed mail {label}"] = OutboundMessage(envelope_from="f@x", recipient="a@x", raw=b"n",
+                                                       status=OutboundStatus.FAILED, created_at=ago(age))
+    # Mail still to be sent stays, however old; so does a counter by address older than the
+    # IP period but within its own.
+    rows["pending mail young"] = OutboundMessage(envelope_from="f@x", recipient="a@x", raw=b"n",
+                                                 created_at=ago(1000))
     rows["address counter young"].at = ago(PERIODS["ip_address_days"] + 0.5)
     return rows
 
@@ -95,7 +105,7 @@ def test_each_period_removes_what_it_should_and_nothing_else(make_config, gatewa
     assert kept == {name for name in ids if name.endswith("young")}
     assert removed == {"held_messages": 2, "command_mails": 1, "request_mails": 1, "bounce_reports": 1,
                        "sign_in_links": 1, "web_sessions": 2, "confirmation_requests": 1, "ip_counters": 1,
-                       "rate_counters": 1}
+                       "rate_counters": 1, "sent_mail": 2}
     # Run again: nothing more goes.
     assert not any(apply_retention_periods(engine, config).values())
     engine.dispose()
