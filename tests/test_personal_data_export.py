@@ -18,7 +18,8 @@ from sqlalchemy import select
 from relais.cli import cmd_members_export
 from searchforum import ALICE, BOB, BOB_FROM, Forum, make_forum
 from storage.db import session_scope
-from storage.models import Message, utcnow
+from storage.models import HeldMessage, Message, utcnow
+from storage.moderation import log_action
 from storage.people import person_by_address
 from storage.subscriptions import set_topic_follow
 from storage.web_sessions import open_web_session
@@ -54,6 +55,10 @@ def _alice_writes(forum: Forum) -> list[bytes]:
         alice = person_by_address(db, ALICE)
         set_topic_follow(db, alice.id, 1, "follow")  # type: ignore[arg-type]
         open_web_session(db, alice.id, "mail", "Firefox", utcnow())
+        # A moderator closed her topic; a mail of hers from a list server was held.
+        log_action(db, actor_id=None, via="web", action="close", topic_id=1, before="open", after="closed")
+        db.add(HeldMessage(message_id="h1@example.org", from_address=ALICE, subject="Retenu",
+                           raw=b"From: alice@example.org\r\nSubject: Retenu\r\n\r\nTexte retenu.\r\n"))
     return sent
 
 
@@ -75,6 +80,9 @@ def _check_export(files: dict[str, bytes], sent: list[bytes], stored: list[bytes
     records = json.loads(files["records.json"])
     assert [m["message_id"] for m in records["messages"]] == ["a1@example.org", "a2@example.org"]
     assert records["sign_ins"][0]["browser"] == "Firefox"
+    assert [(a["action"], a["topic"], a["after"]) for a in records["moderation_actions"]] == [("close", 1, "closed")]
+    assert [h["subject"] for h in records["held_messages"]] == ["Retenu"]
+    assert b"Texte retenu." in files["held-messages.mbox"]
 
 
 def _mbox_messages(data: bytes, tmp_path: Path) -> list[bytes]:
