@@ -3,10 +3,11 @@ builds every copy at send time (footer, List-* headers, VERP envelope, DKIM) and
 over one reused relay connection, recording each copy's outcome.
 
 Scheduled job, never on the SMTP path: the gateway only recorded that the post is to be
-distributed. Outcomes are recorded every RECORD_EVERY copies in short transactions, and
-always before the next copies are chosen, so that no copy is sent twice without a crash; a
-crash (or a database outage that outlasts the recorder's retries) between a send and its
-record re-sends at most those RECORD_EVERY copies, whatever the list size. A failure of the
+distributed. Outcomes are recorded every RECORD_EVERY copies in short transactions (while
+the next copies are sent), and always before the next copies are chosen, so that no copy is
+sent twice without a crash; a crash (or a database outage that outlasts the recorder's
+retries) re-sends at most the UNRECORDED copies sent and not yet recorded, whatever the
+list size. A failure of the
 relay itself stops the round and pauses sending with backoff (mailgateway.delivery).
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
 from mailgateway.addresses import verp_address
@@ -41,8 +43,10 @@ from storage.models import Delivery, utcnow
 log = logging.getLogger(__name__)
 
 BATCH = 1000
-# The most copies sent and not yet recorded: what a crash can make go out twice.
-RECORD_EVERY = 25
+# Outcomes are recorded by batches of RECORD_EVERY copies, one batch written while the next
+# is sent: at most UNRECORDED copies are sent and not recorded, what a crash sends twice.
+RECORD_EVERY = 20
+UNRECORDED = 2 * RECORD_EVERY
 RECORD_SECONDS = 1.0
 # A failed record (the database briefly away) is tried again after these waits before the
 # round gives up: a short outage costs no duplicate.
@@ -66,7 +70,9 @@ def expand_fanouts(engine: Engine, config: Config, now: datetime | None = None, 
 
 
 class _Recorder:
-    """Collects outcomes and writes them in short transactions."""
+    """Collects outcomes and writes them in short transactions, in a thread of its own so
+    that sending goes on while a batch commits; at most one batch is being written while the
+    next fills (so at most UNRECORDED copies are sent and not yet recorded)."""
 
     def __init__(self, engine: Engine, config: Config, now: datetime, result: DeliveryRound) -> None:
         self.engine, self.config, self.now, self.result = engine, config, now, result
@@ -74,6 +80,8 @@ class _Recorder:
         self.failed: list[tuple[int, Failure]] = []
         self.relay_failure: Failure | None = None
         self.since = time.monotonic()
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relais-fanout-record")
+        self.writing: Future[None] | None = None
 
     def add(self, copy_id: int, failure: Failure | None) -> None:
         if failure is None:
@@ -83,35 +91,55 @@ class _Recorder:
             if failure.relay_wide:
                 self.relay_failure = failure
         if len(self.sent) + len(self.failed) >= RECORD_EVERY or time.monotonic() - self.since > RECORD_SECONDS:
-            self.flush()
+            self.flush(wait=False)
 
-    def flush(self, *, last: bool = False) -> None:
-        if self.sent or self.failed or last:
-            for wait in (*RECORD_RETRIES, None):
-                try:
-                    self._write(last)
-                    break
-                except Exception:
-                    if wait is None:
-                        raise
-                    log.warning("cannot record the copies sent; trying again in %s s", wait, exc_info=True)
-                    threading.Event().wait(wait)
-            self.result.sent += len(self.sent)
+    def flush(self, *, wait: bool = True, last: bool = False) -> None:
+        """Hand the outcomes collected to the writer (after the previous batch is written);
+        with `wait`, return once everything is recorded."""
+        self._written()
+        if self.sent or self.failed or (last and (self.relay_failure or self.result.sent)):
+            self.writing = self.writer.submit(self._write, self.sent, self.failed, last)
         self.sent, self.failed, self.since = [], [], time.monotonic()
+        if wait:
+            self._written()
 
-    def _write(self, last: bool) -> None:
+    def close(self) -> None:
+        try:
+            self.flush(last=True)
+        finally:
+            self.writer.shutdown(wait=True)
+
+    def _written(self) -> None:
+        if self.writing is not None:
+            writing, self.writing = self.writing, None
+            writing.result()  # raises what the writer could not recover from
+
+    def _write(self, sent: list[int], failed: list[tuple[int, Failure]], last: bool) -> None:
+        for wait in (*RECORD_RETRIES, None):
+            try:
+                counted = self._record(sent, failed, last)
+                break
+            except Exception:
+                if wait is None:
+                    raise
+                log.warning("cannot record the copies sent; trying again in %s s", wait, exc_info=True)
+                threading.Event().wait(wait)
+        self.result.sent += len(sent)
+        self.result.deferred += counted.deferred
+        self.result.failed += counted.failed
+
+    def _record(self, sent: list[int], failed: list[tuple[int, Failure]], last: bool) -> DeliveryRound:
         counted = DeliveryRound()  # added to the round's only once the transaction commits
         with session_scope(self.engine) as db:
-            mark_copies_sent(db, self.sent, self.now)
-            for copy_id, failure in self.failed:
+            mark_copies_sent(db, sent, self.now)
+            for copy_id, failure in failed:
                 row = db.get(Delivery, copy_id)
                 if row is not None:
                     record_failure(db, self.config, row, failure, self.now, counted)
             if last:
                 record_relay_state(db, self.config, self.relay_failure,
-                                   accepted=self.result.sent + len(self.sent) > 0, now=self.now)
-        self.result.deferred += counted.deferred
-        self.result.failed += counted.failed
+                                   accepted=self.result.sent + len(sent) > 0, now=self.now)
+        return counted
 
 
 def _templates(engine: Engine, config: Config, secret: str, message_pks: set[int],
@@ -168,7 +196,7 @@ def send_copies(engine: Engine, config: Config, now: datetime | None = None) -> 
                 template = templates[copy.message_pk]
                 if template is None:
                     continue  # set aside: its copies are recorded as failed
-                raw = template.render(config, unsubscribe_url(config, secret, copy.subscription_id))
+                raw = template.render(config, unsubscribe_url(config, secret, copy.subscription_id), copy.language)
                 recorder.add(copy.id, outbox.send(verp_address(config, secret, copy.subscription_id),
                                                   copy.recipient, raw))
                 if outbox.relay_down:
@@ -177,7 +205,7 @@ def send_copies(engine: Engine, config: Config, now: datetime | None = None) -> 
                 break
     finally:
         outbox.close()
-        recorder.flush(last=True)
+        recorder.close()
     return result
 
 

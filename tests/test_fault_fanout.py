@@ -1,5 +1,5 @@
 """Fault tests of redistribution: the fan-out worker killed with SIGKILL in the middle of a
-big list (nothing missing, at most RECORD_EVERY copies twice), and a relay that refuses
+big list (nothing missing, at most UNRECORDED copies twice), and a relay that refuses
 connections, then answers 451, then 421 (one connection per pause, everything delivered
 once when it is back)."""
 
@@ -20,7 +20,7 @@ from conftest import FORUM, Sink, free_port
 from delivery_support import *  # noqa: F401,F403 (fixtures)
 from delivery_support import Forum, add_subscribers, relay_settings, running_forum, sink_on
 from mailfactory import make_mail
-from mailgateway.fanout import RECORD_EVERY, expand_fanouts
+from mailgateway.fanout import UNRECORDED, expand_fanouts
 from storage.db import session_scope
 from storage.models import utcnow
 from storage.outbound import queue_counts
@@ -45,7 +45,7 @@ def received_by_address(sink: Sink) -> Counter[str]:
         return Counter(rcpt for _, rcpts, _ in sink.received for rcpt in rcpts)
 
 
-def test_kill_9_during_a_fan_out_loses_nothing_and_resends_at_most_one_record_batch(forum: Forum):
+def test_kill_9_during_a_fan_out_loses_nothing_and_resends_at_most_the_unrecorded_copies(forum: Forum):
     forum.member("alice@example.org", "Alice Martin")
     addresses = add_subscribers(forum.engine, 1500)
     assert forum.post(make_mail())[0] == 250
@@ -70,7 +70,7 @@ def test_kill_9_during_a_fan_out_loses_nothing_and_resends_at_most_one_record_ba
     received = received_by_address(forum.sink)
     assert sorted(received) == sorted(addresses), "a copy is missing"
     twice = [a for a, n in received.items() if n > 1]
-    assert len(twice) <= RECORD_EVERY, f"{len(twice)} copies sent twice"
+    assert len(twice) <= UNRECORDED, f"{len(twice)} copies sent twice"
     assert all(n <= 2 for n in received.values())
     with session_scope(forum.engine, readonly=True) as db:
         counts = queue_counts(db)
