@@ -20,10 +20,11 @@ from conftest import FORUM, Sink, free_port
 from delivery_support import *  # noqa: F401,F403 (fixtures)
 from delivery_support import Forum, add_subscribers, relay_settings, running_forum, sink_on
 from mailfactory import make_mail
+from mailgateway.delivery import deliver_due
 from mailgateway.fanout import UNRECORDED, expand_fanouts
 from storage.db import session_scope
 from storage.models import utcnow
-from storage.outbound import queue_counts
+from storage.outbound import queue_counts, queue_mail
 
 pytestmark = pytest.mark.fault
 REPO = Path(__file__).resolve().parents[1]
@@ -109,6 +110,10 @@ def test_a_relay_refusing_then_451_then_421_pauses_and_then_gets_everything_once
         for address in members:
             forum.member(address)
         forum.post(make_mail())
+        with session_scope(forum.engine) as db:  # a notice, sent by the other worker
+            queue_mail(db, envelope_from="forum-bounces@example.org", recipient="notice@example.org",
+                       raw=b"From: forum@example.org\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\nAvis.\r\n",
+                       purpose="test")
         start = utcnow()
 
         # Nothing listens: one attempt, then a pause (retry_base_seconds, 300 s by default).
@@ -119,8 +124,9 @@ def test_a_relay_refusing_then_451_then_421_pauses_and_then_gets_everything_once
             relay.mood = "451"
             round_ = forum.deliver(now=start + timedelta(minutes=6))
             assert (round_.sent, round_.deferred, relay.connections) == (0, 1, 1)
-            # The pause doubled (600 s): nobody connects before it ends.
+            # The pause doubled (600 s): nobody connects before it ends, for copies or notices.
             forum.deliver(now=start + timedelta(minutes=12))
+            assert deliver_due(forum.engine, forum.config, now=start + timedelta(minutes=12)).sent == 0
             assert relay.connections == 1
 
             relay.mood = "421"
@@ -130,5 +136,6 @@ def test_a_relay_refusing_then_451_then_421_pauses_and_then_gets_everything_once
             relay.mood = "ok"
             round_ = forum.deliver(now=start + timedelta(minutes=45))
             assert round_.sent == len(members) and relay.connections == 3
+            assert deliver_due(forum.engine, forum.config, now=start + timedelta(minutes=45)).sent == 1
     received = received_by_address(relay)
-    assert sorted(received) == sorted(members) and set(received.values()) == {1}
+    assert sorted(received) == sorted([*members, "notice@example.org"]) and set(received.values()) == {1}
