@@ -16,7 +16,9 @@ from flask import abort, g, redirect, request, session, url_for
 
 from archive_web.bodies import HIDE, OBFUSCATE
 from archive_web.db import db, forum_config, write_session
+from archive_web.i18n import browser_language
 from storage.models import Person, Role, utcnow
+from storage.people import guess_language
 from storage.web_sessions import (
     TOUCH_EVERY,
     active_web_session,
@@ -35,6 +37,7 @@ class Reader:
     role: Role | None
     session_id: int | None = None
     method: str = ""  # how this browser signed in: "mail" or "oidc"
+    language: str | None = None  # the person's, which the pages follow
 
     @property
     def is_member(self) -> bool:
@@ -72,13 +75,15 @@ def _reader_of_cookie() -> Reader:
     if found.last_seen_at < now - TOUCH_EVERY:
         with write_session() as s:
             touch_web_session(s, found.id, now)
-    return Reader(person.id, person.name, person.role, found.id, found.method)
+    return Reader(person.id, person.name, person.role, found.id, found.method, person.language)
 
 
 def start_session(person_id: int, method: str, *, nonce: str | None = None, id_token: str | None = None) -> None:
     """Sign this browser in: a new server-side session and a fresh cookie naming it (a new
     id at each sign-in, so that an id planted before it is worth nothing)."""
     with write_session() as s:
+        # Until the person chooses, the language this browser reads in is theirs.
+        guess_language(s.get(Person, person_id), browser_language())
         sid = open_web_session(s, person_id, method, request.headers.get("User-Agent", ""), utcnow(),
                                nonce=nonce, id_token=id_token)
         forget_old_web_sessions(s, utcnow(), session_lifetime())

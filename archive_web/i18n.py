@@ -1,8 +1,10 @@
-"""The reader's language and time zone: French by default, English available.
+"""The reader's language and time zone.
 
-The language is the one the reader chose (a long-lived cookie set by /language/<code>),
-else the best match of the browser's Accept-Language, else the forum's default. Dates are
-shown in the forum's time zone.
+A signed-in person reads in their own language (people.language, chosen on /account or by
+the language links). Anyone else reads in the one they chose (a long-lived cookie set by
+/language/<code>), else the best match of the browser's Accept-Language, else the forum's
+default. The languages are those with a catalogue in translations/ (storage.languages).
+Dates are shown in the forum's time zone.
 """
 
 from __future__ import annotations
@@ -13,27 +15,39 @@ from functools import lru_cache
 from babel import Locale
 from babel.dates import get_timezone
 from babel.support import NullTranslations
-from flask import Blueprint, Flask, Response, g, redirect, request
+from flask import Blueprint, Flask, Response, abort, flash, g, redirect, request
 from flask_babel import Babel, format_decimal, get_locale, get_translations, ngettext
 from flask_babel import gettext as _
 
-from archive_web.db import forum_config
+from archive_web.db import forum_config, write_session
 from archive_web.redirects import safe_next
-from storage.config import REPO_DIR, Config
+from storage.config import Config
+from storage.languages import TRANSLATIONS_DIR, available_languages, language_names, supported_language
+from storage.models import Person
 
-LANGUAGES = ("fr", "en")
-LANGUAGE_NAMES = {"fr": "Français", "en": "English"}
+LANGUAGES = available_languages()
+LANGUAGE_NAMES = language_names()
 COOKIE = "relais_lang"
-TRANSLATIONS_DIR = REPO_DIR / "translations"
 
 bp = Blueprint("language", __name__)
 
 
 def select_locale() -> str:
+    from archive_web.auth import current_reader  # auth needs browser_language from here
+
+    try:
+        chosen = current_reader().language
+    except Exception:  # the database is away: a page in the browser's language still beats none
+        chosen = None
+    return supported_language(chosen) or browser_language() or forum_config().forum.default_language
+
+
+def browser_language() -> str | None:
+    """The language this browser chose (the cookie), else the best of its Accept-Language."""
     chosen = request.cookies.get(COOKIE)
     if chosen in LANGUAGES:
         return chosen
-    return request.accept_languages.best_match(LANGUAGES) or forum_config().forum.default_language
+    return request.accept_languages.best_match(LANGUAGES)
 
 
 def current_language() -> str:
@@ -95,4 +109,24 @@ def choose(code: str) -> Response:
     if code in LANGUAGES:
         response.set_cookie(COOKIE, code, max_age=365 * 24 * 3600, httponly=True, samesite="Lax",
                             secure=forum_config().forum.base_url.startswith("https://"))
+    return response
+
+
+@bp.post("/language")
+def choose_for_person() -> Response:
+    """A signed-in person's language (the form on /account and the language buttons): kept on
+    the person, so that their pages and every mail to them follow it, across sign-ins."""
+    from archive_web.auth import current_reader, require_member
+
+    require_member()
+    code = supported_language(request.form.get("language"))
+    if code is None:
+        abort(400)
+    with write_session() as s:
+        person = s.get(Person, current_reader().person_id)
+        if person is not None:
+            person.language = code
+    flash(_("Your choice is saved."))
+    response = choose(code)
+    response.headers["Location"] = safe_next(request.form.get("next"))
     return response

@@ -24,6 +24,7 @@ from flask_babel import gettext as _
 from archive_web.auth import address_mode, current_reader, members_only
 from archive_web.bodies import RenderedBody, render_body
 from archive_web.db import db, forum_config, write_session
+from archive_web.log_labels import log_action_label, log_value_label, log_way_label
 from mailgateway.body import ParsedAttachment, attachment_parts, extract_body
 from mailgateway.bounces import BAD_SIGNATURE, PLAIN_ADDRESS, UNKNOWN_SUBSCRIPTION
 from mailgateway.commands_moderation import command_id_of_token, confirm_command_mail, confirmation_target
@@ -35,6 +36,9 @@ from storage.models import CommandMail, CommandStatus, HeldMessage
 from storage.moderation import ModerationError, audit_log
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderation")
+bp.add_app_template_filter(log_action_label, "log_action")
+bp.add_app_template_filter(log_way_label, "log_way")
+bp.add_app_template_filter(log_value_label, "log_value")
 
 LOG_PAGE = 100
 

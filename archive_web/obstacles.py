@@ -14,7 +14,7 @@ from archive_web.addresses import reader_masking
 from archive_web.db import db, forum_config
 from archive_web.feeds import atom_feed
 from archive_web.i18n import current_language
-from mailgateway.reporting import LABELS, masked_obstacles, obstacles_csv
+from mailgateway.reporting import masked_obstacles, obstacles_csv, report_labels
 from storage.models import SheetKind, TopicSheet, utcnow
 from storage.reports import obstacle_counts, outstanding_obstacles
 from storage.sheets import sheet_html, sheets_of_kind, topic_sheets
@@ -38,7 +38,7 @@ def csv_list() -> Response:
 
 @bp.get("/obstacles.atom")
 def feed() -> Response:
-    labels = LABELS.get(current_language(), LABELS["en"])
+    labels = report_labels(current_language())
     rows = masked_obstacles(outstanding_obstacles(db(), limit=FEED_SIZE), *reader_masking())
     entries = []
     for row in rows:

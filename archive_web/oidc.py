@@ -30,6 +30,7 @@ from archive_web.db import forum_config, write_session
 from archive_web.i18n import safe_next
 from storage.accounts import ProviderIdentity, member_signing_in
 from storage.config import Config, oidc_client_secret
+from storage.languages import supported_language
 from storage.models import DeliveryMode
 from storage.people import normalise_address
 from storage.web_sessions import NonceAlreadyUsed
@@ -193,6 +194,7 @@ def provider_identity(config: Config, claims: dict[str, Any]) -> ProviderIdentit
         email=normalise_address(email),
         name=_text_claim(claims, oidc.name_claim) or email.split("@")[0],
         organisation=_text_claim(claims, oidc.organisation_claim),
+        language=supported_language(claims.get("locale")),
         groups=frozenset(g for g in (groups or []) if isinstance(g, str)))
 
 

@@ -15,7 +15,7 @@ bp = Blueprint("privacy", __name__)
 @bp.get("/privacy")
 def privacy() -> str:
     config = forum_config()
-    english = current_language() == "en"
+    english = current_language() != "fr"  # the settings hold French and English: English for every other reader
     texts = config.privacy
     return render_template(
         "privacy.html", privacy=texts, retention=config.retention, session_days=config.web.session_days,

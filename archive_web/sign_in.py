@@ -29,7 +29,7 @@ from mailgateway.notices import queue_notice
 from storage.config import secret_key
 from storage.db import Session
 from storage.models import utcnow
-from storage.people import normalise_address, person_by_address
+from storage.people import language_at, normalise_address, person_by_address
 from storage.rate_limits import allow
 from storage.sign_in import create_sign_in_link, sign_in_link_state, use_sign_in_link
 from storage.tokens import make_token, read_token
@@ -96,7 +96,8 @@ def _mail_link_if_member(s: Session, address: str, next_path: str, now: datetime
     nonce = create_sign_in_link(s, member_id, address, now, timedelta(minutes=minutes))
     token = make_token(secret_key(config), PURPOSE, {"n": nonce, "next": next_path})
     link = config.forum.base_url.rstrip("/") + url_for("sign_in.confirm", token=token)
-    queue_notice(s, config, to=address, name="sign_in", purpose="sign-in", language=current_language(),
+    queue_notice(s, config, to=address, name="sign_in", purpose="sign-in",
+                 language=language_at(s, address) or current_language(),
                  link=link, minutes=minutes)
     s.flush()
     if member_id is None:

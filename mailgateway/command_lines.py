@@ -1,16 +1,18 @@
 """Reading moderator commands from the top of a mail body, and taking them out of it.
 
 Commands are lines starting with `#` before any other text (blank lines between them are
-fine), in English or French; case and accents are ignored ("#Clôre", "#CATÉGORIE"):
+fine), in English, French or German; case and accents are ignored ("#Clôre", "#CATÉGORIE",
+"#Schließen"):
 
-    #close <resolution>   #clore <résolution>      solution | bat | study/etude |
-                                                   legal-impossibility/impossibilite-juridique |
-                                                   escalated/remonte
-    #reopen               #rouvrir
-    #category <name>      #categorie <nom>
-    #approve              #approuver               (in reply to a held-message notice)
-    #reject [reason]      #rejeter [motif]
-    #topic <id>           #sujet <id>              (names the topic, in mail to -request)
+    #close <resolution>   #clore <résolution>   #schliessen <Lösung>
+        resolutions: solution/lösung | bat | study/etude/studie |
+                     legal-impossibility/impossibilite-juridique/rechtliche-unmöglichkeit |
+                     escalated/remonte/eskaliert
+    #reopen               #rouvrir              #wiedereröffnen
+    #category <name>      #categorie <nom>      #kategorie <Name>
+    #approve              #approuver            #freigeben     (in reply to a held-message notice)
+    #reject [reason]      #rejeter [motif]      #ablehnen [Begründung]
+    #topic <id>           #sujet <id>           #thema <id>    (names the topic, in mail to -request)
 """
 
 from __future__ import annotations
@@ -26,20 +28,32 @@ from mailgateway.body import html_to_text
 from storage.models import Resolution
 
 WORDS = {
-    "close": "close", "clore": "close", "cloturer": "close",
+    "close": "close", "clore": "close", "cloturer": "close", "schliessen": "close", "schliesen": "close",
     "reopen": "reopen", "rouvrir": "reopen", "reouvrir": "reopen",
-    "category": "category", "categorie": "category",
-    "approve": "approve", "approuver": "approve",
-    "reject": "reject", "rejeter": "reject",
-    "topic": "topic", "sujet": "topic",
+    "wiedereroffnen": "reopen", "wiedereroeffnen": "reopen",
+    "category": "category", "categorie": "category", "kategorie": "category",
+    "approve": "approve", "approuver": "approve", "freigeben": "approve",
+    "reject": "reject", "rejeter": "reject", "ablehnen": "reject",
+    "topic": "topic", "sujet": "topic", "thema": "topic",
+}
+# The language of each word that is not English: the answer is written in it. The English
+# words are the canonical ones every help page shows, so they say nothing of the writer's.
+WORD_LANGUAGES = {
+    "clore": "fr", "cloturer": "fr", "rouvrir": "fr", "reouvrir": "fr", "categorie": "fr", "approuver": "fr",
+    "rejeter": "fr", "sujet": "fr",
+    "schliessen": "de", "schliesen": "de", "wiedereroffnen": "de", "wiedereroeffnen": "de", "kategorie": "de",
+    "freigeben": "de", "ablehnen": "de", "thema": "de",
 }
 RESOLUTIONS = {
-    "solution": Resolution.SOLUTION,
+    "solution": Resolution.SOLUTION, "losung": Resolution.SOLUTION, "loesung": Resolution.SOLUTION,
     "bat": Resolution.BAT,
-    "study": Resolution.STUDY, "etude": Resolution.STUDY,
+    "study": Resolution.STUDY, "etude": Resolution.STUDY, "studie": Resolution.STUDY,
     "legal-impossibility": Resolution.LEGAL_IMPOSSIBILITY,
     "impossibilite-juridique": Resolution.LEGAL_IMPOSSIBILITY,
+    "rechtliche-unmoglichkeit": Resolution.LEGAL_IMPOSSIBILITY,
+    "rechtliche-unmoeglichkeit": Resolution.LEGAL_IMPOSSIBILITY,
     "escalated": Resolution.ESCALATED, "remonte": Resolution.ESCALATED, "remontee": Resolution.ESCALATED,
+    "eskaliert": Resolution.ESCALATED,
 }
 _COMMAND_RE = re.compile(r"^\s*#([^\s:]+):?(?:\s+(.*?))?\s*$")
 # Where the quoted original begins in clients that do not quote with ">".
@@ -51,6 +65,13 @@ def fold(word: str) -> str:
     """Lower case, without accents: how command words and resolutions are compared."""
     decomposed = unicodedata.normalize("NFKD", word)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def language_of_commands(lines: list[str]) -> str | None:
+    """The language the command words of `lines` are written in when one is French or
+    German; None otherwise (the answer is then in the person's language)."""
+    words = [fold(match.group(1)) for line in lines if (match := _COMMAND_RE.match(line))]
+    return next((WORD_LANGUAGES[word] for word in words if word in WORD_LANGUAGES), None)
 
 
 def resolution_named(text: str) -> Resolution | None:

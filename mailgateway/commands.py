@@ -1,5 +1,5 @@
-"""The commands people mail to <local>-request@: the words that name them (French and
-English), their argument, whether they wait for a confirmation round-trip, and what they do.
+"""The commands people mail to <local>-request@: the words that name them (English, French
+and German; case and accents do not matter), their argument, whether they wait for a confirmation round-trip, and what they do.
 
 COMMANDS is a table: a new command (moderators' too) is one more `Command` in it. Parsing
 reads the subject, then the body's lines, as list servers do: quoted lines are skipped, and
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from mailgateway.command_lines import fold
 from storage.config import Config
 from storage.db import Session
 from storage.models import DeliveryMode, FollowLevel, Topic
@@ -38,22 +39,27 @@ class CommandContext:
 @dataclass(frozen=True)
 class Command:
     name: str
-    words: dict[str, str]  # word → language of the answer ("fr" or "en")
+    words: dict[str, str]  # word (folded) → language of the answer ("de", "en", "fr"; "" for none)
     run: Callable[[CommandContext, str], Outcome] | None  # None: answered by the processor
     confirm: bool = True  # acted on only once the address confirms
     # Normalises the argument; None means it is not a valid one. Absent: no argument taken.
     argument: Callable[[str], str | None] | None = None
 
 
-MODE_WORDS = {"all": DeliveryMode.ALL, "tout": DeliveryMode.ALL, "tous": DeliveryMode.ALL,
-              "topics": DeliveryMode.TOPICS, "sujets": DeliveryMode.TOPICS,
-              "digest": DeliveryMode.DIGEST, "résumé": DeliveryMode.DIGEST, "resume": DeliveryMode.DIGEST,
-              "none": DeliveryMode.NONE, "aucun": DeliveryMode.NONE, "rien": DeliveryMode.NONE}
+# word (folded) → (mode, language the word is in)
+MODE_WORDS = {"all": (DeliveryMode.ALL, "en"), "tout": (DeliveryMode.ALL, "fr"), "tous": (DeliveryMode.ALL, "fr"),
+              "alle": (DeliveryMode.ALL, "de"),
+              "topics": (DeliveryMode.TOPICS, "en"), "sujets": (DeliveryMode.TOPICS, "fr"),
+              "themen": (DeliveryMode.TOPICS, "de"),
+              "digest": (DeliveryMode.DIGEST, "en"), "resume": (DeliveryMode.DIGEST, "fr"),
+              "zusammenfassung": (DeliveryMode.DIGEST, "de"),
+              "none": (DeliveryMode.NONE, "en"), "aucun": (DeliveryMode.NONE, "fr"), "rien": (DeliveryMode.NONE, "fr"),
+              "keine": (DeliveryMode.NONE, "de"), "nichts": (DeliveryMode.NONE, "de")}
 
 
 def _mode_argument(text: str) -> str | None:
-    mode = MODE_WORDS.get(text.strip().lower())
-    return mode.value if mode else None
+    found = MODE_WORDS.get(fold(text.strip()))
+    return found[0].value if found else None
 
 
 def _topic_argument(text: str) -> str | None:
@@ -99,28 +105,30 @@ def _follow_run(level: FollowLevel) -> Callable[[CommandContext, str], Outcome]:
     return run
 
 
-CONFIRM = Command("confirm", {"confirm": "en", "confirmer": "fr", "confirmation": "fr"}, None, confirm=False,
+CONFIRM = Command("confirm", {"confirm": "en", "confirmer": "fr", "confirmation": "fr", "bestatigen": "de",
+                              "bestaetigen": "de", "bestatigung": "de", "bestaetigung": "de"}, None, confirm=False,
                   argument=lambda text: text.strip() or None)
-HELP = Command("help", {"help": "en", "aide": "fr", "info": "en"}, None, confirm=False)
+HELP = Command("help", {"help": "en", "aide": "fr", "info": "en", "hilfe": "de"}, None, confirm=False)
 
 COMMANDS: tuple[Command, ...] = (
     Command("subscribe", {"subscribe": "en", "join": "en", "abonner": "fr", "abonnement": "fr",
-                          "inscrire": "fr", "inscription": "fr"}, _run_subscribe),
-    Command("unsubscribe", {"unsubscribe": "en", "leave": "en", "désabonner": "fr", "desabonner": "fr",
-                            "désabonnement": "fr", "desabonnement": "fr", "désinscrire": "fr",
-                            "desinscrire": "fr"}, _run_unsubscribe),
-    Command("mode", {"mode": ""}, _run_mode, argument=_mode_argument),
-    Command("follow", {"follow": "en", "suivre": "fr"}, _follow_run(FollowLevel.FOLLOW),
+                          "inscrire": "fr", "inscription": "fr", "abonnieren": "de", "anmelden": "de"},
+            _run_subscribe),
+    Command("unsubscribe", {"unsubscribe": "en", "leave": "en", "desabonner": "fr", "desabonnement": "fr",
+                            "desinscrire": "fr", "abbestellen": "de", "abmelden": "de", "austragen": "de"},
+            _run_unsubscribe),
+    Command("mode", {"mode": "", "modus": "de"}, _run_mode, argument=_mode_argument),
+    Command("follow", {"follow": "en", "suivre": "fr", "folgen": "de"}, _follow_run(FollowLevel.FOLLOW),
             argument=_topic_argument),
-    Command("mute", {"mute": "en", "ignorer": "fr", "silence": "fr"}, _follow_run(FollowLevel.MUTE),
-            argument=_topic_argument),
+    Command("mute", {"mute": "en", "ignorer": "fr", "silence": "fr", "stummschalten": "de"},
+            _follow_run(FollowLevel.MUTE), argument=_topic_argument),
     HELP,
     CONFIRM,
 )
 
 _BY_WORD = {word: command for command in COMMANDS for word in command.words}
-# "se désabonner", "s'abonner", "je veux me désabonner": the verb is what counts.
-_FILLER = {"se", "me", "je", "veux", "please", "merci"}
+# "se désabonner", "s'abonner", "je veux me désabonner", "bitte abbestellen": the verb is what counts.
+_FILLER = {"se", "me", "je", "veux", "please", "merci", "bitte", "ich", "mochte", "moechte", "danke"}
 _REPLY_PREFIX_RE = re.compile(r"^\s*(?:(?:re|ré|aw|fwd?|tr|wg)\s*:\s*|\[[^\]]*\]\s*)+", re.IGNORECASE)
 _STOP_RE = re.compile(r"^(--\s*$|_{5,}|-{5,}|(from|de|von)\s*:|le .* a écrit|on .* wrote|am .* schrieb)",
                       re.IGNORECASE)
@@ -138,7 +146,7 @@ class CommandLine:
 def parse_line(line: str) -> CommandLine:
     tokens = line.replace("’", "'").split()
     for i, token in enumerate(tokens):
-        word = re.sub(r"^(s'|m')", "", token.lower()).strip(".:!,;")
+        word = re.sub(r"^(s'|m')", "", fold(token)).strip(".:!,;")
         if word in _FILLER or not word:
             continue
         command = _BY_WORD.get(word)
@@ -147,8 +155,8 @@ def parse_line(line: str) -> CommandLine:
         rest = " ".join(tokens[i + 1:])
         argument = command.argument(rest) if command.argument else ""
         language = command.words[word]
-        if command.name == "mode" and argument:
-            language = "en" if rest.strip().lower() in ("all", "topics", "digest", "none") else "fr"
+        if command.name == "mode" and argument and not language:
+            language = MODE_WORDS[fold(rest.strip())][1]
         return CommandLine(line, command, argument, language)
     return CommandLine(line, None, None, "")
 
@@ -164,7 +172,7 @@ def command_lines(subject: str, body: str) -> tuple[list[CommandLine], list[str]
     for line in lines:
         if line.lstrip().startswith(">") or not line.strip():
             continue
-        if _STOP_RE.match(line.strip()) or line.strip().lower() in ("end", "fin", "stop"):
+        if _STOP_RE.match(line.strip()) or line.strip().lower() in ("end", "fin", "stop", "ende"):
             break
         parsed = parse_line(line)
         if parsed.command is None:

@@ -19,7 +19,7 @@ from typing import Any
 from mailgateway.addresses import classify, confirm_address, confirmed_command
 from mailgateway.authentication import DnsFunc, authenticate
 from mailgateway.automated import is_automated
-from mailgateway.command_lines import Command, body_text, resolution_named, split_commands
+from mailgateway.command_lines import Command, body_text, language_of_commands, resolution_named, split_commands
 from mailgateway.held_decisions import approve_held, reject_held
 from mailgateway.command_targets import Targets, find_targets, whole_mail_headers
 from mailgateway.notices import may_answer, queue_notice
@@ -39,7 +39,7 @@ from storage.moderation import (
     signed_mail_acted,
     set_topic_category,
 )
-from storage.people import poster
+from storage.people import guess_language, person_by_address, poster
 from storage.tokens import make_token, read_token
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def ask_confirmation(session: Session, config: Config, secret: str, row: Command
     row.status = CommandStatus.AWAITING
     session.flush()
     queue_notice(session, config, to=row.from_address, name="command-confirm", purpose="command-confirm",
-                 reply_to=confirm_address(config, secret, row.id),
+                 reply_to=confirm_address(config, secret, row.id), language=language_of_commands(row.commands.splitlines()),
                  commands=[_as_read(Command.read(line)) for line in row.commands.splitlines()], why=why,
                  hours=config.moderation.confirm_hours,
                  link=f"{config.forum.base_url}/moderation/confirm/{confirmation_token(secret, row.id)}",
@@ -200,17 +200,20 @@ def apply_command_mail(session: Session, config: Config, secret: str, row: Comma
         # Found by the commands job from what the mail's proof covers (mailgateway.command_targets).
         target = _Target(row.topic_id, row.held_id, row.person_id, via, row.answered_id)
         results = [_run(session, config, secret, Command.read(line), target) for line in lines]
-    _answer(session, config, row.from_address, row.message_id, results)
+    language = language_of_commands(lines)
+    guess_language(person_by_address(session, row.from_address), language)
+    _answer(session, config, row.from_address, row.message_id, results, language=language)
     return results
 
 
 def _answer(session: Session, config: Config, to: str, in_reply_to: str, results: list[dict[str, Any]], *,
-            limited: bool = False) -> None:
-    """Answer with the results; `limited` for an answer to an address that proved nothing
-    (within its daily allowance; such answers echo none of the mail's text)."""
+            limited: bool = False, language: str | None = None) -> None:
+    """Answer with the results, in the language of the commands when known (else the
+    person's); `limited` for an answer to an address that proved nothing (within its daily
+    allowance; such answers echo none of the mail's text)."""
     if to and (not limited or may_answer(session, config, to, utcnow())):
         queue_notice(session, config, to=to, name="command-results", purpose="command-answer",
-                     in_reply_to=in_reply_to or None, results=results)
+                     in_reply_to=in_reply_to or None, results=results, language=language)
 
 
 def _topic_facts(session: Session, topic_id: int | None) -> dict[str, Any] | None:

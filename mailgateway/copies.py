@@ -38,10 +38,11 @@ from mailgateway.listheaders import (
     topic_url,
     unsubscribe_url,
 )
-from mailgateway.notices import render_mail
+from mailgateway.notices import render_in
 from mailgateway.parse import decode_header_value
 from storage.config import Config
 from storage.fanout import PostFacts
+from storage.languages import available_languages, language_of
 
 # Headers of the incoming message that must not reach subscribers: an earlier list's, the
 # author's DKIM signature (the footer breaks it; ours replaces it), delivery traces.
@@ -83,11 +84,13 @@ class CopyTemplate:
     """A post ready to personalise: static bytes, and the holes each recipient fills."""
 
     segments: tuple[bytes | str, ...]
-    footers: dict[str, _Footer]
+    footers: dict[str, dict[str, _Footer]]  # hole -> language -> the footer in that language
     unsubscribe_hole: str
     placeholder: str
+    language: str  # of the footers when the recipient's language has none
 
-    def render(self, config: Config, unsubscribe_url: str) -> bytes:
+    def render(self, config: Config, unsubscribe_url: str, language: str | None = None) -> bytes:
+        """One recipient's copy, its footers in `language` (the recipient's)."""
         out = []
         for segment in self.segments:
             if isinstance(segment, bytes):
@@ -95,7 +98,9 @@ class CopyTemplate:
             elif segment == self.unsubscribe_hole:
                 out.append(list_unsubscribe(config, unsubscribe_url).replace(", ", ",\r\n ").encode("ascii"))
             else:
-                out.append(self.footers[segment].fill(self.placeholder, unsubscribe_url))
+                translated = self.footers[segment]
+                footer = translated.get(language or self.language) or translated[self.language]
+                out.append(footer.fill(self.placeholder, unsubscribe_url))
         return b"".join(out)
 
 
@@ -155,26 +160,31 @@ def _html_split(body: bytes | str) -> int:
     return index if index >= 0 else len(body)
 
 
-def _footer_for(part: Message, footer_text: str, footer_html: str) -> _Footer:
+def _footer_for(part: Message, translated: dict[str, tuple[str, str]]) -> dict[str, _Footer]:
+    """The part's filling in each language of `translated` (language -> (text, HTML) footer);
+    one transfer encoding fits them all, as the part's headers are shared."""
     html = part.get_content_type() == "text/html"
     cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     charset = (part.get_content_charset() or "us-ascii").lower()
-    footer = footer_html if html else footer_text
+    footers = {language: html_footer if html else text_footer
+               for language, (text_footer, html_footer) in translated.items()}
     body = _crlf(part.get_payload(decode=True) or b"")
     if cte in _PASS_THROUGH_CTE and charset in _PASS_THROUGH_CHARSETS and _travels_as_utf8(body):
         cut = _html_split(body) if html else len(body)
         head, tail = body[:cut], body[cut:]
         if head and not head.endswith(b"\r\n"):
             head += b"\r\n"
-        result = _Footer(head, tail, footer, quoted_printable=False)
-        new_cte = "8bit" if not (body + footer.encode()).isascii() else "7bit"
+        result = {language: _Footer(head, tail, footer, quoted_printable=False) for language, footer in footers.items()}
+        new_cte = "8bit" if not (body + "".join(footers.values()).encode()).isascii() else "7bit"
     else:
         text = _part_text(part)
         cut = _html_split(text) if html else len(text)
         head, tail = text[:cut], text[cut:]
         if head and not head.endswith("\n"):
             head += "\n"
-        result = _Footer(_qp(head), _qp(tail) if tail else b"", footer, quoted_printable=True)
+        encoded_head, encoded_tail = _qp(head), _qp(tail) if tail else b""
+        result = {language: _Footer(encoded_head, encoded_tail, footer, quoted_printable=True)
+                  for language, footer in footers.items()}
         new_cte = "quoted-printable"
     del part["Content-Transfer-Encoding"]
     part["Content-Transfer-Encoding"] = new_cte
@@ -259,9 +269,10 @@ def build_copy_template(config: Config, secret: str, post: PostFacts) -> CopyTem
     placeholder = f"RELAISURL{secrets.token_hex(8)}X"
     context = {"topic_url": topic_url(config, post.topic_id), "account_url": account_url(config),
                "unsubscribe_url": placeholder, "post_address": config.forum.address}
-    language = config.forum.default_language
-    footer_text = render_mail(config, f"footer.{language}.txt", **context)
-    footer_html = render_mail(config, f"footer.{language}.html", **context)
+    # The footer in every language: each recipient's copy takes theirs.
+    translated = {language: (render_in(config, "footer", language, "txt", **context),
+                             render_in(config, "footer", language, "html", **context))
+                  for language in available_languages()}
 
     try:
         msg = email.message_from_bytes(post.raw, policy=email.policy.compat32)
@@ -272,7 +283,7 @@ def build_copy_template(config: Config, secret: str, post: PostFacts) -> CopyTem
     unsubscribe_hole = f"{marker}U"
     msg["List-Unsubscribe"] = unsubscribe_hole
 
-    footers: dict[str, _Footer] = {}
+    footers: dict[str, dict[str, _Footer]] = {}
     bodies = body_parts(msg)
     if not bodies:
         extra = _footer_part()
@@ -280,10 +291,11 @@ def build_copy_template(config: Config, secret: str, post: PostFacts) -> CopyTem
             msg.attach(extra)
         else:
             _wrap_in_mixed(msg, extra)
-        footers[f"{marker}0"] = _Footer(b"", b"", footer_text.lstrip("\n"), quoted_printable=False)
+        footers[f"{marker}0"] = {language: _Footer(b"", b"", text.lstrip("\n"), quoted_printable=False)
+                                 for language, (text, _html) in translated.items()}
         extra.set_payload(f"{marker}0")
     for index, part in enumerate(bodies or []):
-        footers[f"{marker}{index}"] = _footer_for(part, footer_text, footer_html)
+        footers[f"{marker}{index}"] = _footer_for(part, translated)
         part.set_payload(f"{marker}{index}")
     repair(msg)  # the headers and parts changed above, made fit to be sent in turn
 
@@ -293,7 +305,8 @@ def build_copy_template(config: Config, secret: str, post: PostFacts) -> CopyTem
     written += b"" if written.endswith(b"\r\n") else b"\r\n"
     pieces = re.split(f"({re.escape(marker)}[U0-9]+)".encode("ascii"), written)
     segments = tuple(p.decode("ascii") if i % 2 else p for i, p in enumerate(pieces))
-    template = CopyTemplate(segments, footers, unsubscribe_hole, placeholder)
+    template = CopyTemplate(segments, footers, unsubscribe_hole, placeholder,
+                            language_of(None, config.forum.default_language))
     problem = transport_problem(template.render(config, unsubscribe_url(config, secret, 0)))
     if problem:
         raise CopyError(f"its copies would not be valid mail: {problem}")

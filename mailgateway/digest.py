@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from mailgateway.addresses import verp_address
 from mailgateway.body import extract_body
 from mailgateway.listheaders import account_url, list_headers, list_unsubscribe, topic_url, unsubscribe_url
-from mailgateway.notices import render_mail
+from mailgateway.notices import render_in
 from storage.config import Config, secret_key
 from storage.db import Engine, session_scope
 from storage.digests import (
@@ -29,6 +29,7 @@ from storage.digests import (
     muted_topics,
     newest_message_pk,
 )
+from storage.languages import language_of
 from storage.models import utcnow
 from storage.outbound import queue_mail
 
@@ -44,7 +45,7 @@ def _entries(config: Config, messages: list[DigestMessage]) -> list[dict[str, ob
             text = text[:MAX_TEXT] + " […]"
         entries.append({"number": number, "subject": m.subject or m.topic_subject, "topic": m.topic_subject,
                         "topic_id": m.topic_id, "category": m.category, "author": m.author,
-                        "date": m.date.astimezone(zone).strftime("%d/%m/%Y %H:%M"), "text": text.strip(),
+                        "date": m.date.astimezone(zone), "text": text.strip(),
                         "url": topic_url(config, m.topic_id)})
     return entries
 
@@ -71,7 +72,6 @@ def send_digests(engine: Engine, config: Config, now: datetime | None = None) ->
     """Queue today's digest for every digest reader with something new; returns how many."""
     now = now or utcnow()
     secret = secret_key(config)
-    language = config.forum.default_language
     placeholder = "RELAISDIGESTUNSUBSCRIBEURL"
     queued = 0
     with session_scope(engine) as db:
@@ -81,13 +81,14 @@ def send_digests(engine: Engine, config: Config, now: datetime | None = None) ->
         until_pk = newest_message_pk(db)
         muted = muted_topics(db, [r.person_id for r in readers])
         loaded: dict[int | None, list[DigestMessage]] = {}
-        rendered: dict[tuple[int | None, frozenset[int]], tuple[str, str, str] | None] = {}
+        rendered: dict[tuple[int | None, frozenset[int], str], tuple[str, str, str] | None] = {}
         for reader in readers:
             if reader.after_pk not in loaded:
                 loaded[reader.after_pk] = digest_messages(db, reader.after_pk, now - timedelta(days=1), until_pk)
             messages = loaded[reader.after_pk]
             hidden = frozenset(muted.get(reader.person_id, set()) & {m.topic_id for m in messages})
-            key = (reader.after_pk, hidden)
+            language = language_of(reader.language, config.forum.default_language)
+            key = (reader.after_pk, hidden, language)
             if key not in rendered:
                 shown = [m for m in messages if m.topic_id not in hidden]
                 rendered[key] = _render(config, language, shown, now, placeholder) if shown else None
@@ -103,9 +104,9 @@ def send_digests(engine: Engine, config: Config, now: datetime | None = None) ->
 def _render(config: Config, language: str, messages: list[DigestMessage], now: datetime,
             placeholder: str) -> tuple[str, str, str]:
     context = {"entries": _entries(config, messages), "tag": config.delivery.subject_tag,
-               "day": now.astimezone(ZoneInfo(config.forum.timezone)).strftime("%d/%m/%Y"),
+               "day": now.astimezone(ZoneInfo(config.forum.timezone)).date(),
                "unsubscribe_url": placeholder, "account_url": account_url(config)}
-    text = render_mail(config, f"digest.{language}.txt", **context)
+    text = render_in(config, "digest", language, "txt", **context)
     subject, _, body = text.partition("\n")
-    html = render_mail(config, f"digest.{language}.html", **context)
+    html = render_in(config, "digest", language, "html", **context)
     return subject.removeprefix("Subject: ").strip(), body.lstrip("\n"), html

@@ -10,20 +10,38 @@ from __future__ import annotations
 
 import email.policy
 import email.utils
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 
+from babel.dates import format_date, format_time
+from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from storage.db import Session
 
 from mailgateway.addresses import bounces_address, request_address
 from storage.config import TEMPLATES_DIR, Config
+from storage.languages import SOURCE_LANGUAGE, language_of
 from storage.outbound import queue_mail
-from storage.people import normalise_address
+from storage.people import language_at, normalise_address
 from storage.rate_limits import allow
 
 _env = Environment(loader=FileSystemLoader(TEMPLATES_DIR / "mail"), undefined=StrictUndefined,
                    keep_trailing_newline=True, autoescape=select_autoescape(["html"]))
+
+
+def _date(when: date | datetime, language: str, style: str = "medium") -> str:
+    return format_date(when, style, locale=language)
+
+
+def _moment(when: datetime, language: str) -> str:
+    return f"{format_date(when, 'medium', locale=language)}, {format_time(when, 'short', locale=language)}"
+
+
+def _number(value: float, language: str) -> str:
+    return format_decimal(value, locale=language)
+
+
+_env.filters.update(date=_date, moment=_moment, number=_number)
 
 
 def render_mail(config: Config, filename: str, **context: object) -> str:
@@ -31,9 +49,18 @@ def render_mail(config: Config, filename: str, **context: object) -> str:
     return _env.get_template(filename).render(forum=config.forum, **context)
 
 
+def render_in(config: Config, name: str, language: str, extension: str, **context: object) -> str:
+    """templates/mail/<name>.<language>.<extension> rendered, in the forum's language or in
+    English when that language has no such template yet; dates and numbers in the
+    template are formatted for the language (the `date` and `number` filters)."""
+    template = _env.select_template([f"{name}.{code}.{extension}" for code in
+                                     dict.fromkeys((language, config.forum.default_language, SOURCE_LANGUAGE))])
+    return template.render(forum=config.forum, language=language, **context)
+
+
 def render_notice(config: Config, name: str, language: str, **context: object) -> tuple[str, str]:
     """(subject, body) of templates/mail/<name>.<language>.txt, whose first line is "Subject: …"."""
-    text = render_mail(config, f"{name}.{language}.txt", **context)
+    text = render_in(config, name, language, "txt", **context)
     first, _, body = text.partition("\n")
     if not first.startswith("Subject: "):
         raise ValueError(f"templates/mail/{name}.{language}.txt must start with a Subject: line")
@@ -43,7 +70,10 @@ def render_notice(config: Config, name: str, language: str, **context: object) -
 def queue_notice(session: Session, config: Config, *, to: str, name: str, purpose: str,
                  in_reply_to: str | None = None, language: str | None = None,
                  message_id: str | None = None, reply_to: str | None = None, **context: object) -> None:
-    subject, body = render_notice(config, name, language or config.forum.default_language, **context)
+    """Queue a notice to `to`, in `language` when given (the language a command was written
+    in), else in the language of the person at `to`, else in the forum's."""
+    language = language_of(language or language_at(session, to), config.forum.default_language)
+    subject, body = render_notice(config, name, language, **context)
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = email.utils.formataddr((config.forum.name, request_address(config)))
     msg["To"] = to

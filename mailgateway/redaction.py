@@ -15,12 +15,18 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 from mailgateway.body import walk_parts
+from storage.languages import translations
 
 # An address that can never be anyone's (RFC 2606 reserves .invalid).
 FORMER_MEMBER_ADDRESS = "former-member@invalid"
-FORMER_MEMBER = {"fr": "Ancien membre", "en": "Former member"}
-REMOVED_NOTICE = {"fr": "Ce message a été retiré à la demande de son auteur.",
-                  "en": "This message was removed at its author's request."}
+
+
+def former_member(language: str) -> str:
+    return translations(language).gettext("Former member")
+
+
+def removed_notice(language: str) -> str:
+    return translations(language).gettext("This message was removed at its author's request.")
 
 # Headers that identify the sender's mailbox or machine: dropped from their own messages.
 _TRACE_HEADERS = ("received", "return-path", "x-originating-ip", "x-sender-ip", "authentication-results",
@@ -55,7 +61,7 @@ class Identity:
 
 def identity(names: Iterable[str], addresses: Iterable[str], language: str) -> Identity:
     return Identity(tuple(n for n in names if n), tuple(a.lower() for a in addresses if a),
-                    FORMER_MEMBER.get(language, FORMER_MEMBER["en"]))
+                    former_member(language))
 
 
 def former_member_from(who: Identity) -> str:
@@ -77,7 +83,7 @@ def removal_notice(raw: bytes, who: Identity, language: str) -> bytes:
             msg[name] = who.scrub(value).replace("\r", " ").replace("\n", " ")
         except Exception:
             continue
-    msg.set_content(REMOVED_NOTICE.get(language, REMOVED_NOTICE["en"]) + "\n")
+    msg.set_content(removed_notice(language) + "\n")
     return msg.as_bytes()
 
 

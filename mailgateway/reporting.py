@@ -22,24 +22,24 @@ from mailgateway.notices import render_notice
 from storage.address_masking import HIDE, mask_addresses_in_text
 from storage.config import Config
 from storage.db import Engine, session_scope
+from storage.languages import language_of, translations
 from storage.models import utcnow
 from storage.outbound import queue_mail
 from storage.reports import OutstandingObstacle, closed_since, obstacle_counts, outstanding_obstacles
 
-LABELS = {
-    "fr": {"open": "ouvert", "closed": "clos", "solution": "solution trouvée", "bat": "BAT",
-           "study": "étude", "legal-impossibility": "impossibilité juridique",
-           "escalated": "remonté (non résolu)", "address-hidden": "(adresse masquée)"},
-    "en": {"open": "open", "closed": "closed", "solution": "solution found", "bat": "technical-assistance voucher",
-           "study": "study", "legal-impossibility": "legal impossibility",
-           "escalated": "escalated (unresolved)", "address-hidden": "(address hidden)"},
-}
-HEADERS = {
-    "fr": ("numéro", "titre", "statut", "résolution", "catégorie", "organisations", "ouvert le",
-           "dernière activité", "lien"),
-    "en": ("number", "title", "status", "resolution", "category", "organisations", "opened",
-           "last activity", "link"),
-}
+def report_labels(language: str) -> dict[str, str]:
+    """Statuses and resolutions in words, in `language` (the catalogues of translations/)."""
+    _ = translations(language).gettext
+    return {"open": _("open"), "closed": _("closed"), "solution": _("solution found"),
+            "bat": _("technical-assistance voucher"), "study": _("study"),
+            "legal-impossibility": _("legal impossibility"), "escalated": _("escalated (unresolved)"),
+            "address-hidden": _("(address hidden)")}
+
+
+def csv_headers(language: str) -> tuple[str, ...]:
+    _ = translations(language).gettext
+    return (_("number"), _("title"), _("status"), _("resolution"), _("category"), _("organisations"),
+            _("opened"), _("last activity"), _("link"))
 
 
 # A cell starting so is a formula to spreadsheet programs (OWASP, "CSV injection").
@@ -64,11 +64,11 @@ def masked_obstacles(rows: list[OutstandingObstacle], mode: str, hidden_label: s
 def obstacles_csv(config: Config, rows: list[OutstandingObstacle], language: str, address_mode: str = HIDE) -> str:
     """The unresolved and escalated obstacles as CSV (with a byte-order mark, so that
     spreadsheet programs read the accents right), addresses hidden or obfuscated."""
-    labels = LABELS.get(language, LABELS["en"])
+    labels = report_labels(language)
     rows = masked_obstacles(rows, address_mode, labels["address-hidden"])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(HEADERS.get(language, HEADERS["en"]))
+    writer.writerow(csv_headers(language))
     base = config.forum.base_url.rstrip("/")
     for row in rows:
         writer.writerow([spreadsheet_cell(cell) for cell in (
@@ -91,8 +91,9 @@ def send_periodic_report(engine: Engine, config: Config, now: datetime | None = 
         return 0
     now = now or utcnow()
     since = report_period(config, now)
-    language = config.forum.default_language
-    labels = LABELS[language]
+    # One mail to several people (the report): in the forum's language.
+    language = language_of(None, config.forum.default_language)
+    labels = report_labels(language)
     with session_scope(engine) as db:
         counts = obstacle_counts(db)
         counts = replace(counts, by_category=[(mask_addresses_in_text(name, HIDE, labels["address-hidden"]), slug, n)

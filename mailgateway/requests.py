@@ -25,8 +25,9 @@ from mailgateway.parse import parse_message
 from storage.config import Config, secret_key
 from storage.control import add_member_request, claim_member_request
 from storage.db import Engine, Session
+from storage.languages import supported_language
 from storage.models import utcnow
-from storage.people import normalise_address
+from storage.people import guess_language, normalise_address, person_by_address
 from storage.tokens import make_token, read_token
 
 CONFIRM_DAYS = 7
@@ -55,7 +56,8 @@ def handle_request(db: Session, config: Config, secret: str, raw: bytes, envelop
     if not address:
         return
     lines, unknown = command_lines(parsed.subject, extract_body(raw).text)
-    language = next((line.language for line in lines if line.language), config.forum.default_language)
+    # The answer is in the language of the command words; else in the person's (queue_notice).
+    language = next((line.language for line in lines if line.language), None)
 
     confirmation = next((line for line in lines if line.command is CONFIRM), None)
     if confirmation is not None:
@@ -104,6 +106,8 @@ def _confirm(db: Session, config: Config, secret: str, line: CommandLine, now: d
         results.append({"key": outcome.key, "line": request.command, **outcome.values})
         address = request.address
     if results:
+        language = supported_language(language)
+        # The address is proven now: until the person chooses, the language they wrote in is theirs.
+        guess_language(person_by_address(db, address), language)
         queue_notice(db, config, to=address, name="request-result", purpose="request-answer",
-                     in_reply_to=in_reply_to, language=language if language in ("fr", "en") else None,
-                     results=results, address=address)
+                     in_reply_to=in_reply_to, language=language, results=results, address=address)

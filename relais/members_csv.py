@@ -1,4 +1,4 @@
-"""Reading the members CSV file (email,name,organisation,organisation_kind,role)."""
+"""Reading the members CSV file (email,name,organisation,organisation_kind,role[,language])."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import email.utils
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from storage.languages import available_languages, supported_language
 from storage.models import OrganisationKind, Role
 from storage.people import MemberRow
 
-COLUMNS = ("email", "name", "organisation", "organisation_kind", "role")
+COLUMNS = ("email", "name", "organisation", "organisation_kind", "role", "language")
 KINDS = {"member": OrganisationKind.MEMBER, "state": OrganisationKind.STATE, "team": OrganisationKind.TEAM}
 ROLES = {"member": Role.MEMBER, "moderator": Role.MODERATOR, "admin": Role.ADMIN}
 
@@ -32,9 +33,13 @@ def _row(values: dict[str, str]) -> MemberRow | str:
     role = (values.get("role") or "member").strip().lower()
     if role not in ROLES:
         return f"role: {role!r} is not one of member, moderator, admin"
+    tag = (values.get("language") or "").strip()
+    language = supported_language(tag)
+    if tag and language is None:
+        return f"language: {tag!r} is not one of {', '.join(available_languages())}"
     return MemberRow(email=parsed.lower(), name=(values.get("name") or "").strip(),
                      organisation=(values.get("organisation") or "").strip(),
-                     organisation_kind=KINDS[kind], role=ROLES[role])
+                     organisation_kind=KINDS[kind], role=ROLES[role], language=language)
 
 
 def read_member_file(path: Path) -> MemberFile:

@@ -111,6 +111,7 @@ class ProviderIdentity:
     name: str
     organisation: str
     groups: frozenset[str]
+    language: str | None = None  # from the `locale` claim: the person's until they choose
 
 
 def member_signing_in(session: Session, identity: ProviderIdentity, *, member_groups: list[str],
@@ -133,6 +134,8 @@ def member_signing_in(session: Session, identity: ProviderIdentity, *, member_gr
                                          OrganisationKind.MEMBER, Role.MEMBER), default_mode)
         person = person_by_address(session, identity.email)
         assert person is not None
+    if identity.language and person.language is None:
+        person.language = identity.language
     if moderator_group and person.role is not Role.ADMIN:
         person.role = Role.MODERATOR if moderator_group in identity.groups else Role.MEMBER
     return person

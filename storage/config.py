@@ -28,7 +28,7 @@ class ForumConfig:
     name: str = "Forum Relais"
     address: str = "forum@localhost"
     base_url: str = "http://127.0.0.1:8080"
-    default_language: Literal["fr", "en"] = "fr"
+    default_language: str = "fr"  # a language with a catalogue in translations/, or "en"
     timezone: str = "Europe/Paris"
 
 
@@ -251,6 +251,7 @@ POSITIVE_SETTINGS = (
     "web.sign_in_link_minutes",
     "web.sign_in_limit_per_address",
     "web.sign_in_limit_per_ip",
+    "web.post_limit_per_hour",
     "delivery.bounce_threshold",
     "delivery.bounce_stale_days",
     "search.batch_size",
@@ -263,7 +264,6 @@ POSITIVE_SETTINGS = (
     "search.cpu_limit_ms",
     "moderation.confirm_hours",
     "moderation.answers_per_address_per_day",
-    "web.post_limit_per_hour",
     *(f"retention.{name}" for name in RetentionConfig.__dataclass_fields__),
 )
 
@@ -281,6 +281,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("smtp.max_message_size: must be at least 1024 bytes")
     if not config.forum.base_url.startswith(("http://", "https://")):
         raise ConfigError("forum.base_url: must start with http:// or https://")
+    from storage.languages import check_spoken  # it reads REPO_DIR from here
+    check_spoken("forum.default_language", config.forum.default_language)
     for key in POSITIVE_SETTINGS:
         section, name = key.split(".")
         if getattr(getattr(config, section), name) < 1:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage.fanout import active_subscribers
-from storage.models import Category, DeliveryMode, FollowLevel, Message, Subscription, Topic, TopicFollow
+from storage.models import Category, DeliveryMode, FollowLevel, Message, Person, Subscription, Topic, TopicFollow
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class DigestReader:
     person_id: int
     address: str
     after_pk: int | None
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,9 @@ class DigestMessage:
 def digest_readers(session: Session) -> list[DigestReader]:
     after = dict(session.execute(select(Subscription.id, Subscription.digest_after_pk)
                                  .where(Subscription.mode == DeliveryMode.DIGEST)).all())
-    return [DigestReader(sid, pid, address, after.get(sid))
+    languages = dict(session.execute(select(Person.id, Person.language).join(Subscription)
+                                     .where(Subscription.mode == DeliveryMode.DIGEST)).all())
+    return [DigestReader(sid, pid, address, after.get(sid), languages.get(pid))
             for sid, pid, _, address in active_subscribers(session, (DeliveryMode.DIGEST,))]
 
 

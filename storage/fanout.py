@@ -127,13 +127,16 @@ class DueCopy:
     message_pk: int
     subscription_id: int
     recipient: str
+    language: str | None = None  # the recipient's, for the footer
 
 
 def due_copies(session: Session, now: datetime, limit: int) -> list[DueCopy]:
     """The copies to send now, oldest first. The caller records the outcome of those it
     sent before asking again: a copy still pending is chosen again."""
     return [DueCopy(*r) for r in session.execute(
-        select(Delivery.id, Delivery.message_pk, Delivery.subscription_id, Delivery.recipient)
+        select(Delivery.id, Delivery.message_pk, Delivery.subscription_id, Delivery.recipient, Person.language)
+        .outerjoin(Subscription, Subscription.id == Delivery.subscription_id)
+        .outerjoin(Person, Person.id == Subscription.person_id)
         .where(Delivery.status == OutboundStatus.PENDING, Delivery.next_attempt_at <= now)
         .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit))]
 

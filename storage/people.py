@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from storage.languages import supported_language
 from storage.models import Address, DeliveryMode, Organisation, OrganisationKind, Person, Role, Subscription
 
 
@@ -30,6 +31,19 @@ _people, _addresses = Person.__table__, Address.__table__
 _POSTER = (select(_people.c.id, _people.c.role)
            .join(_addresses, _addresses.c.person_id == _people.c.id)
            .where(_addresses.c.email == bindparam("email")))
+
+
+def language_at(session: Session, address: str) -> str | None:
+    """The language of the person at `address`; None when unknown or not yet chosen."""
+    found = session.scalar(select(Person.language).join(Address).where(Address.email == normalise_address(address)))
+    return supported_language(found)
+
+
+def guess_language(person: Person | None, language: str | None) -> None:
+    """Keep `language` as the person's until they choose one (a command they wrote in it, the
+    browser they signed in with); a language already chosen or guessed stays."""
+    if person is not None and person.language is None:
+        person.language = supported_language(language)
 
 
 def poster(session: Session, address: str) -> Poster | None:
@@ -65,6 +79,7 @@ class MemberRow:
     organisation: str
     organisation_kind: OrganisationKind
     role: Role
+    language: str | None = None  # None: leave the person's language as it is
 
 
 def upsert_member(session: Session, row: MemberRow, default_mode: DeliveryMode) -> bool:
@@ -83,6 +98,8 @@ def upsert_member(session: Session, row: MemberRow, default_mode: DeliveryMode) 
     person.name = row.name or person.name
     person.organisation = org
     person.role = row.role
+    if row.language:
+        person.language = row.language
     if person.subscription is None:
         person.subscription = Subscription(mode=default_mode)
     session.flush()

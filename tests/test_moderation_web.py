@@ -86,7 +86,9 @@ def test_status_resolution_and_a_new_category_on_the_web(moderator, forum, tmp_p
     submit(moderator, page, f"{page}/status", resolution="open")
     assert forum.topic_json(topic_id, tmp_path)["status"] == "open"
     log = text_of(moderator.get("/moderation/log"))
-    assert "Modo Team" in log and "category-create" in log and "closed (legal-impossibility)" in log
+    # In words, never the stored codes ("category-create", "closed (legal-impossibility)").
+    assert "Modo Team" in log and "a créé une catégorie" in log and "clos (impossibilité juridique)" in log
+    assert "category-create" not in log and "legal-impossibility" not in log and "sur le web" in log
     assert [row[0] for row in forum.log()] == ["close", "category-create", "category", "reopen"]
 
 

@@ -1,4 +1,4 @@
-"""French by default, English available: the browser's Accept-Language is honoured, the
+"""French by default, English and German available: the browser's Accept-Language is honoured, the
 reader's choice is remembered, dates are in the reader's language and the forum's time zone."""
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ def test_french_by_default_english_when_the_browser_asks(client):
     assert '<html lang="en">' in english.get_data(as_text=True) and "Recent topics" in text_of(english)
     assert {"Accept-Language", "Cookie"} <= set(english.vary)
     german = client.get("/", headers={"Accept-Language": "de-DE,de;q=0.9"})
-    assert "Sujets récents" in text_of(german)  # neither offered: the forum's default
+    assert '<html lang="de">' in german.get_data(as_text=True) and "Neueste Themen" in text_of(german)
+    italian = client.get("/", headers={"Accept-Language": "it-IT,it;q=0.9"})
+    assert "Sujets récents" in text_of(italian)  # not offered: the forum's default
 
 
 def test_the_readers_choice_is_remembered(client):

@@ -54,6 +54,9 @@ class Person(Base):
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     role: Mapped[Role] = mapped_column(_enum(Role), default=Role.MEMBER)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The language Relais writes to the person in ("de", "en", "fr"…); None until chosen or
+    # guessed (storage.languages), when the forum's default language is used.
+    language: Mapped[str | None] = mapped_column(String(16))
 
     organisation: Mapped[Organisation | None] = relationship(back_populates="people")
     addresses: Mapped[list[Address]] = relationship(back_populates="person", order_by="Address.id")
