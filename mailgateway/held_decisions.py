@@ -42,7 +42,7 @@ def reject_held(session: Session, config: Config, held_id: int | None, *, actor_
     # The sender never proved the address theirs: no echo of their text, few answers a day.
     if sender and not is_automated(parsed, held.envelope_from) and may_answer(session, config, sender, utcnow()):
         queue_notice(session, config, to=sender, name="held-rejected", purpose="held-notice",
-                     received=held.received_at.strftime("%Y-%m-%d %H:%M"), reason=reason)
+                     received=held.received_at, reason=reason)
     return held
 
 
