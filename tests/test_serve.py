@@ -4,6 +4,8 @@ the scheduler, stopped cleanly by SIGTERM."""
 from __future__ import annotations
 
 import os
+from email import message_from_bytes
+from email.header import decode_header, make_header
 import signal
 import smtplib
 import subprocess
@@ -52,12 +54,16 @@ interval_seconds = 1
             client.sendmail("alice@example.org", ["forum@example.org"],
                             make_mail("Obstacle : marchés publics transfrontaliers", message_id="o1@x"))
             client.sendmail("stranger@elsewhere.example", ["forum@example.org"],
-                            make_mail("Bonjour", message_id="s1@x", sender="stranger@elsewhere.example"))
+                            make_mail("Offre exceptionnelle", message_id="s1@x", sender="stranger@elsewhere.example"))
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/", timeout=30) as page:
             assert "Obstacle : marchés publics transfrontaliers" in page.read().decode()
         # The scheduler's delivery job tells the stranger that the message is held.
         [(envelope_from, recipients, notice)] = sink.wait_for(1, timeout=30)
-        assert recipients == ["stranger@elsewhere.example"] and b"In-Reply-To: <s1@x>" in notice
+        # It names nothing of the stranger's mail (an unverified address gets no echo).
+        assert recipients == ["stranger@elsewhere.example"]
+        assert "en attente de modération" in str(make_header(decode_header(
+            message_from_bytes(notice)["Subject"])))
+        assert b"s1@x" not in notice and b"Offre exceptionnelle" not in notice
     finally:
         server.send_signal(signal.SIGTERM)
         out, err = server.communicate(timeout=30)
