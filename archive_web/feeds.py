@@ -18,6 +18,7 @@ from archive_web.db import db, forum_config
 from mailgateway.body import extract_body
 from storage.archive import category_by_slug, first_messages, recent_messages, topic_row, topic_rows
 from storage.models import Message, utcnow
+from storage.personal_links import mask_personal_links
 
 bp = Blueprint("feeds", __name__)
 
@@ -56,7 +57,8 @@ def _text(message: Message) -> str:
         return _("This message could not be read, so its content is not shown. The moderators have been "
                  "told; the original is kept as received.")
     text = message.text if message.text is not None else extract_body(message.raw).text
-    return for_reader("\n\n".join(part for kind, part in split_segments(text) if kind == "text"))
+    own_words = "\n\n".join(part for kind, part in split_segments(text) if kind == "text")
+    return for_reader(mask_personal_links(own_words, ""))  # tokens of mail stored before stripping
 
 
 def _message_entry(message: Message) -> dict[str, object]:

@@ -147,6 +147,22 @@ def test_pages_mask_the_link_of_mail_stored_before_the_gateway_stripped_it(start
     assert "Je confirme" in html and bob_token not in html
 
 
+def test_feeds_mask_a_link_of_mail_stored_before_even_in_the_authors_own_words(started):
+    [bob_copy] = started.copies_to("bob@example.org")
+    link = personal_link(bob_copy)
+    raw = make_mail("Re: lien", body=f"Pour me désabonner, j'ai suivi {link} sans succès.\n",
+                    message_id="own-words@example.org", sender="bob@example.org")
+    with session_scope(started.engine) as db:  # stored as received, as before the gateway stripped links
+        parsed = parse_message(raw, started.config.domain)
+        facts = ThreadFacts(parsed.message_id, parsed.in_reply_to, parsed.references, parsed.subject,
+                            effective_date(parsed.date, utcnow()))
+        stored = store_message(db, NewMessage(raw, facts, parsed.from_name, parsed.from_address, utcnow()),
+                               None, place(db, facts))
+    feed = create_app(started.config, started.engine).test_client().get(f"/feeds/topics/{stored.topic_id}.atom")
+    text = feed.get_data(as_text=True)
+    assert feed.status_code == 200 and "sans succès" in text and token_of(link) not in text
+
+
 def test_the_unsubscribe_page_names_the_address_it_concerns_masked(started):
     [bob_copy] = started.copies_to("bob@example.org")
     client = create_app(started.config, started.engine).test_client()
