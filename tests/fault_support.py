@@ -1,6 +1,7 @@
 """Real faults for the fault tests: a small file system that fills up (a tmpfs, as root), a
 TCP proxy in front of PostgreSQL that can refuse and cut connections, `relais serve` as a
-real process, and an SMTP client that behaves like a sending MTA (it retries a 4xx)."""
+real process (test_serve's too), and an SMTP client that behaves like a sending MTA (it
+retries a 4xx)."""
 
 from __future__ import annotations
 
@@ -145,7 +146,8 @@ class TcpProxy:
 # ----------------------------------------------------------------- relais serve, and an MTA
 
 def write_config(path: Path, *, smtp_port: int, web_port: int, database_url: str,
-                 data_dir: Path | None = None, index_dir: Path | None = None) -> Path:
+                 data_dir: Path | None = None, index_dir: Path | None = None, relay_port: int | None = None) -> Path:
+    """A config file for `relais serve`; with `relay_port`, mail goes out to that port (an SMTP sink)."""
     lines = [f"""
 [forum]
 address = "forum@example.org"
@@ -161,6 +163,8 @@ database_url = "{database_url}"
         lines.append(f'data_dir = "{data_dir}"\n')
     lines.append('[archive]\nvisibility = "public"\n[delivery]\ninterval_seconds = 1\n'
                  f'spool_dir = "{path.parent / "spool"}"\n')
+    if relay_port is not None:
+        lines.append(f'relay_host = "127.0.0.1"\nrelay_port = {relay_port}\nrelay_starttls = false\n')
     if index_dir is not None:
         lines.append(f'[search]\nindex_dir = "{index_dir}"\n')
     path.write_text("".join(lines))
@@ -169,6 +173,14 @@ database_url = "{database_url}"
 
 def relais_command(config_file: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "relais.cli", "--config", str(config_file), *args]
+
+
+def import_alice(config_file: Path) -> None:
+    """Alice Martin becomes a member as an operator makes one: `relais members import` of a CSV file."""
+    members = config_file.parent / "members.csv"
+    members.write_text("email,name,organisation,organisation_kind,role\n"
+                       "alice@example.org,Alice Martin,Eurodistrict,member,member\n")
+    subprocess.run(relais_command(config_file, "members", "import", str(members)), check=True, capture_output=True)
 
 
 class Server:

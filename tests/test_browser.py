@@ -1,7 +1,7 @@
 """End to end in a real browser: Debian's Chromium driven by Playwright, against the real
 `relais serve` (gateway, web server, scheduler) started in-process on free ports, with a real
-SMTP sink standing for the outgoing relay. axe-core (from the npm registry, installed by
-`make browser-deps`) checks the pages for accessibility problems.
+SMTP sink standing for the outgoing relay; axe-core checks the pages for accessibility
+problems (the set-up is tests/browser_support.py's).
 
 Select these tests with `-m browser`. They are skipped, saying why, only outside CI when
 Chromium is not installed; in CI (CI=true) they always run, and fail if it is missing.
@@ -9,116 +9,32 @@ Chromium is not installed; in CI (CI=true) they always run, and fail if it is mi
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import smtplib
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from conftest import FORUM, free_port
+from browser_support import (  # noqa: F401
+    ARTIFACTS,
+    BROWSER_TESTS,
+    browser_page,
+    pages_with_findings,
+    send,
+    serious_violations,
+    served,
+    sign_in_by_mailed_link,
+)
 from mailfactory import make_mail
-from relais.serve import serve
-from storage.config import REPO_DIR, Config
 from storage.db import session_scope
 from storage.instance import initialise
-from storage.models import DeliveryMode, OrganisationKind, Person, Role
-from storage.people import MemberRow, upsert_member
-from webtools import link_in, mail_with_subject, make_config, visibility  # noqa: F401
+from storage.models import DeliveryMode, Person
+from webtools import make_config, visibility  # noqa: F401
 
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = REPO_DIR / "build" / "axe-core" / "node_modules" / "axe-core" / "axe.min.js"
-ARTIFACTS = REPO_DIR / "test-artifacts"
-IN_CI = os.environ.get("CI") == "true"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Only for tests/test_browser_languages.py, until it imports them from browser_support.
+from browser_support import CHROMIUM, CHROMIUM_ARGS, IN_CI  # noqa: F401
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not IN_CI and not CHROMIUM.exists(),
-                       reason="Debian's chromium is not installed (/usr/bin/chromium): run `make browser-deps`"),
-    pytest.mark.parametrize("visibility", ["members"]),
-]
-
-
-def wait_for_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listening on port {port} after {timeout} s") from None
-            threading.Event().wait(0.05)  # poll again shortly: the server is starting
-
-
-@pytest.fixture
-def served(make_config) -> Iterator[Config]:  # type: ignore[no-untyped-def]
-    """`relais serve` itself, in a thread, until the test ends."""
-    web_port = free_port()
-    config = make_config(forum={"base_url": f"http://127.0.0.1:{web_port}"},
-                         smtp={"host": "127.0.0.1", "port": free_port()},
-                         web={"host": "127.0.0.1", "port": web_port},
-                         delivery={"interval_seconds": 1})
-    engine = initialise(config)
-    with session_scope(engine) as db:
-        for email, name, org, kind in (("alice@example.org", "Alice Martin", "Eurométropole", OrganisationKind.MEMBER),
-                                       ("tess@example.eu", "Tess Team", "MOT", OrganisationKind.TEAM)):
-            upsert_member(db, MemberRow(email, name, org, kind, Role.MEMBER), DeliveryMode.ALL)
-    engine.dispose()
-    stop = threading.Event()
-    thread = threading.Thread(target=serve, args=(config, stop), name="relais-serve")
-    thread.start()
-    try:
-        wait_for_port(config.web.port)
-        wait_for_port(config.smtp.port)
-        yield config
-    finally:
-        stop.set()
-        thread.join(timeout=60)
-
-
-@pytest.fixture
-def browser_page(served: Config):  # type: ignore[no-untyped-def]
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="fr-FR", viewport={"width": 1200, "height": 900})
-        context.set_default_timeout(20_000)
-        page = context.new_page()
-        page.set_default_navigation_timeout(20_000)
-        yield page
-        context.close()
-        browser.close()
-
-
-def send(config: Config, raw: bytes, sender: str) -> None:
-    with smtplib.SMTP("127.0.0.1", config.smtp.port, timeout=30) as client:
-        client.sendmail(sender, [FORUM], raw)
-
-
-def serious_violations(page) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
-    """axe-core's serious and critical findings against WCAG 2.1 A and AA on the open page."""
-    if not AXE.exists():
-        pytest.fail(f"axe-core is missing ({AXE}): run `make browser-deps`")
-    page.evaluate(AXE.read_text())
-    results = page.evaluate("""async () => await axe.run(document, {
-        runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})""")
-    return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
-             "targets": [n["target"] for n in v["nodes"]][:5]}
-            for v in results["violations"] if v["impact"] in ("serious", "critical")]
+pytestmark = BROWSER_TESTS
 
 
 def test_a_member_follows_a_mail_to_the_web_signs_in_and_changes_delivery(served, browser_page, sink):
     page, base = browser_page, f"http://127.0.0.1:{served.web.port}"
-    ARTIFACTS.mkdir(exist_ok=True)
     audited: dict[str, list[dict[str, object]]] = {}
 
     # A message sent over SMTP appears on the home page and on its topic page.
@@ -142,12 +58,7 @@ def test_a_member_follows_a_mail_to_the_web_signs_in_and_changes_delivery(served
 
     # Sign in through the link mailed by the scheduler's delivery job to the sink.
     page.get_by_role("link", name="Se connecter").first.click()
-    page.get_by_label("Votre adresse électronique").fill("alice@example.org")
-    page.get_by_role("button", name="M'envoyer un lien de connexion").click()
-    page.get_by_role("heading", name="Consultez votre messagerie").wait_for()
-    sign_in_mail = mail_with_subject(sink, "alice@example.org", "Votre lien de connexion")
-    page.goto(link_in(sign_in_mail))
-    page.get_by_role("button", name="Se connecter").click()
+    sign_in_by_mailed_link(page, sink, "alice@example.org")
     page.get_by_text("Vous êtes connecté.").wait_for()
     assert page.url.endswith("/topics/1")  # brought back where they were
 
@@ -181,8 +92,7 @@ def test_a_member_follows_a_mail_to_the_web_signs_in_and_changes_delivery(served
         assert alice.subscription.mode is DeliveryMode.DIGEST
     engine.dispose()
 
-    (ARTIFACTS / "axe.json").write_text(json.dumps(audited, indent=2, ensure_ascii=False))
-    assert {name: found for name, found in audited.items() if found} == {}
+    assert pages_with_findings(audited, "axe.json") == {}
     assert {"home", "topic", "account"} <= set(audited)
 
 

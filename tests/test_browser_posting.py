@@ -4,46 +4,31 @@ after a preview, meets the error of an empty form (announced, focused), replies 
 message, and reads the held queue; axe-core checks each page, screenshots at 1280 and 390
 px wide go to test-artifacts/, and nothing scrolls sideways on a phone.
 
-Select with `-m browser` (see tests/test_browser.py for when they are skipped).
+Select with `-m browser` (see tests/browser_support.py for when they are skipped).
 """
 
 from __future__ import annotations
 
-import json
-
-import pytest
-
+from browser_support import (  # noqa: F401
+    BROWSER_TESTS,
+    browser_page,
+    pages_with_findings,
+    send,
+    served,
+    shoot,
+    sign_in_by_mailed_link,
+)
 from mailfactory import make_mail
 from storage.db import session_scope
 from storage.instance import initialise
 from storage.models import Message, Person, Role
-from test_browser import ARTIFACTS, CHROMIUM, IN_CI, browser_page, send, serious_violations, served  # noqa: F401
-from webtools import link_in, mail_with_subject, make_config, visibility  # noqa: F401
+from webtools import make_config, visibility  # noqa: F401
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not IN_CI and not CHROMIUM.exists(),
-                       reason="Debian's chromium is not installed (/usr/bin/chromium): run `make browser-deps`"),
-    pytest.mark.parametrize("visibility", ["members"]),
-]
-
-WIDE, PHONE = 1280, 390
-
-
-def shoot(page, name: str, audited: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
-    """Screenshots at both widths, the axe-core audit, and no sideways scrolling on a phone."""
-    for width in (WIDE, PHONE):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-    scroll = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll <= PHONE, f"{name} scrolls sideways at {PHONE} px ({scroll} px)"
-    audited[name] = serious_violations(page)
-    page.set_viewport_size({"width": WIDE, "height": 900})
+pytestmark = BROWSER_TESTS
 
 
 def test_a_member_writes_on_the_web(served, browser_page, sink, tmp_path):
     page, base = browser_page, f"http://127.0.0.1:{served.web.port}"
-    ARTIFACTS.mkdir(exist_ok=True)
     audited: dict[str, object] = {}
     engine = initialise(served)
     with session_scope(engine) as db:
@@ -55,11 +40,7 @@ def test_a_member_writes_on_the_web(served, browser_page, sink, tmp_path):
     # A visitor is invited to sign in; the mailed link brings them to the new-topic form.
     page.goto(base + "/")
     page.get_by_role("link", name="Connectez-vous pour participer").click()
-    page.get_by_label("Votre adresse électronique").fill("alice@example.org")
-    page.get_by_role("button", name="M'envoyer un lien de connexion").click()
-    page.get_by_role("heading", name="Consultez votre messagerie").wait_for()
-    page.goto(link_in(mail_with_subject(sink, "alice@example.org", "Votre lien de connexion")))
-    page.get_by_role("button", name="Se connecter").click()
+    sign_in_by_mailed_link(page, sink, "alice@example.org")
     page.get_by_role("heading", level=1, name="Nouveau sujet").wait_for()
 
     # An empty form is refused: the error is announced and the focus is on the field.
@@ -109,5 +90,4 @@ def test_a_member_writes_on_the_web(served, browser_page, sink, tmp_path):
     shoot(page, "moderation-held", audited)
     engine.dispose()
 
-    (ARTIFACTS / "axe-posting.json").write_text(json.dumps(audited, indent=2, ensure_ascii=False))
-    assert {name: found for name, found in audited.items() if found} == {}
+    assert pages_with_findings(audited, "axe-posting.json") == {}

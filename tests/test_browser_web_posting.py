@@ -5,14 +5,13 @@ attachment; another member receives the copy through the SMTP sink and replies b
 the real gateway; the reply appears under the topic. axe-core checks the new pages;
 screenshots at 1280 and 390 px wide go to test-artifacts/.
 
-Select with `-m browser` (see tests/test_browser.py for when they are skipped).
+Select with `-m browser` (see tests/browser_support.py for when they are skipped).
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -20,26 +19,28 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FORUM, free_port
+from browser_support import (  # noqa: F401
+    BROWSER_TESTS,
+    add_members,
+    browser_page,
+    pages_with_findings,
+    send,
+    serving,
+    serving_config,
+    shoot,
+)
+from conftest import free_port
 from mailfactory import make_mail
 from oidc_provider import CLIENT_ID, CLIENT_SECRET, USERS, Provider, provider_running
-from relais.serve import serve
 from storage.config import Config
 from storage.db import session_scope
 from storage.instance import initialise
-from storage.models import DeliveryMode, OrganisationKind, Role, WebSession
-from storage.people import MemberRow, upsert_member
-from test_browser import ARTIFACTS, CHROMIUM, IN_CI, browser_page, send, serious_violations, wait_for_port  # noqa: F401
+from storage.models import OrganisationKind, Role, WebSession
+from storage.people import MemberRow
 from webtools import make_config, visibility  # noqa: F401
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not IN_CI and not CHROMIUM.exists(),
-                       reason="Debian's chromium is not installed (/usr/bin/chromium): run `make browser-deps`"),
-    pytest.mark.parametrize("visibility", ["members"]),
-]
+pytestmark = BROWSER_TESTS
 
-WIDE, PHONE = 1280, 390
 ROSE, ALICE = USERS["rtyler"], "alice@example.org"
 
 
@@ -58,40 +59,13 @@ def provider(tmp_path: Path, web_port: int) -> Iterator[Provider]:
 def served(make_config, provider, web_port) -> Iterator[Config]:  # type: ignore[no-untyped-def]
     """`relais serve` in a thread, signing in with the provider; Rose (at the provider) and
     Alice (by mail only) are members."""
-    config = make_config(forum={"base_url": f"http://127.0.0.1:{web_port}"},
-                         smtp={"host": "127.0.0.1", "port": free_port()},
-                         web={"host": "127.0.0.1", "port": web_port},
-                         delivery={"interval_seconds": 1},
-                         oidc={"issuer": provider.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                               "organisation_claim": "organisation", "groups_claim": "groups"})
-    engine = initialise(config)
-    with session_scope(engine) as db:
-        for address, name, organisation in ((ROSE, "Rose Tyler", "Powell Estate"),
-                                            (ALICE, "Alice Martin", "Eurométropole")):
-            upsert_member(db, MemberRow(address, name, organisation, OrganisationKind.MEMBER, Role.MEMBER),
-                          DeliveryMode.ALL)
-    engine.dispose()
-    stop = threading.Event()
-    thread = threading.Thread(target=serve, args=(config, stop), name="relais-serve")
-    thread.start()
-    try:
-        wait_for_port(config.web.port)
-        wait_for_port(config.smtp.port)
+    config = serving_config(make_config, web_port,
+                            oidc={"issuer": provider.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                                  "organisation_claim": "organisation", "groups_claim": "groups"})
+    add_members(config, [MemberRow(ROSE, "Rose Tyler", "Powell Estate", OrganisationKind.MEMBER, Role.MEMBER),
+                         MemberRow(ALICE, "Alice Martin", "Eurométropole", OrganisationKind.MEMBER, Role.MEMBER)])
+    with serving(config):
         yield config
-    finally:
-        stop.set()
-        thread.join(timeout=60)
-
-
-def shoot(page, name: str, audited: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
-    """Screenshots at both widths, the axe-core audit, and no sideways scrolling on a phone."""
-    for width in (WIDE, PHONE):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-    scroll = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll <= PHONE, f"{name} scrolls sideways at {PHONE} px ({scroll} px)"
-    audited[name] = serious_violations(page)
-    page.set_viewport_size({"width": WIDE, "height": 900})
 
 
 def copy_for(sink, address: str, subject: str, timeout: float = 30) -> email.message.EmailMessage:  # type: ignore[no-untyped-def]
@@ -107,7 +81,6 @@ def copy_for(sink, address: str, subject: str, timeout: float = 30) -> email.mes
 def test_a_member_signs_in_at_the_members_space_writes_and_a_reply_by_mail_appears(
         served, provider, browser_page, sink, tmp_path):
     page, base = browser_page, f"http://127.0.0.1:{served.web.port}"
-    ARTIFACTS.mkdir(exist_ok=True)
     audited: dict[str, object] = {}
 
     # The sign-in page offers the members' space first, the mailed link second.
@@ -179,5 +152,4 @@ def test_a_member_signs_in_at_the_members_space_writes_and_a_reply_by_mail_appea
     page.get_by_role("button", name="Se connecter avec l'Espace membres").click()
     page.locator("#passwordfield").wait_for()  # the provider asks for the password again
 
-    (ARTIFACTS / "axe-oidc.json").write_text(json.dumps(audited, indent=2, ensure_ascii=False))
-    assert {name: found for name, found in audited.items() if found} == {}
+    assert pages_with_findings(audited, "axe-oidc.json") == {}

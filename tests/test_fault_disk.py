@@ -6,14 +6,13 @@ degraded saying what is wrong; and once space is freed everything recovers by it
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from conftest import FORUM, free_port
-from fault_support import Server, fill, free_bytes, http_get, relais_command, small_disk, smtp_send, wait_until, \
+from fault_support import Server, fill, free_bytes, http_get, import_alice, small_disk, smtp_send, wait_until, \
     write_config
 from mailfactory import make_mail
 from mailgateway.indexer import IndexingJob
@@ -116,11 +115,7 @@ def test_serve_starts_degraded_on_a_full_disk_and_recovers_when_space_returns(tm
         config_file = write_config(tmp_path / "relais.toml", smtp_port=smtp_port, web_port=web_port,
                                    database_url=f"sqlite:///{disk / 'relais.sqlite3'}", data_dir=disk,
                                    index_dir=disk / "index")
-        members = tmp_path / "members.csv"
-        members.write_text("email,name,organisation,organisation_kind,role\n"
-                           "alice@example.org,Alice Martin,Eurodistrict,member,member\n")
-        subprocess.run(relais_command(config_file, "members", "import", str(members)), check=True,
-                       capture_output=True)
+        import_alice(config_file)
         filler = fill(disk)
 
         server = Server(config_file)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from conftest import free_port
-from fault_support import Server, relais_command, smtp_send, wait_until, write_config
+from fault_support import Server, import_alice, smtp_send, wait_until, write_config
 from mailfactory import make_mail
 from storage.db import make_engine, session_scope
 from storage.models import Message, Topic
@@ -60,10 +59,7 @@ def test_kill_9_of_the_writer_then_of_the_server_loses_nothing_and_stores_nothin
     config_file = write_config(tmp_path / "relais.toml", smtp_port=smtp_port, web_port=web_port,
                                database_url=database_url, data_dir=tmp_path / "var",
                                index_dir=tmp_path / "var" / "index")
-    members = tmp_path / "members.csv"
-    members.write_text("email,name,organisation,organisation_kind,role\n"
-                       "alice@example.org,Alice Martin,Eurodistrict,member,member\n")
-    subprocess.run(relais_command(config_file, "members", "import", str(members)), check=True, capture_output=True)
+    import_alice(config_file)
     server = Server(config_file)
     sender = Sender(smtp_port)
     try:

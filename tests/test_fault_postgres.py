@@ -7,14 +7,13 @@ outage left claimed."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, make_url, select, text
 
 from conftest import POSTGRES_URL, _reset_postgres, free_port
-from fault_support import Server, TcpProxy, http_get, relais_command, smtp_send, wait_until, write_config
+from fault_support import Server, TcpProxy, http_get, import_alice, smtp_send, wait_until, write_config
 from mailfactory import make_mail
 from storage.db import session_scope
 from storage.models import Message
@@ -49,10 +48,7 @@ def test_a_postgresql_outage_loses_nothing_and_needs_no_restart(postgres_url: st
     web = f"http://127.0.0.1:{web_port}"
     config_file = write_config(tmp_path / "relais.toml", smtp_port=smtp_port, web_port=web_port,
                                database_url=through_proxy)
-    members = tmp_path / "members.csv"
-    members.write_text("email,name,organisation,organisation_kind,role\n"
-                       "alice@example.org,Alice Martin,Eurodistrict,member,member\n")
-    subprocess.run(relais_command(config_file, "members", "import", str(members)), check=True, capture_output=True)
+    import_alice(config_file)
     server = Server(config_file)
     try:
         server.wait_for_line("Relais is running")

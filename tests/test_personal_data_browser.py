@@ -2,7 +2,7 @@
 `relais serve`: the privacy page, "My data" on the account page (the download is a zip) and
 the administrators' erasure page, each audited by axe-core and readable on a phone.
 
-Select with `-m browser` (see tests/test_browser.py for when they are skipped).
+Select with `-m browser` (see tests/browser_support.py for when they are skipped).
 """
 
 from __future__ import annotations
@@ -11,25 +11,16 @@ import io
 import zipfile
 from pathlib import Path
 
-import pytest
-
 from archive_web import create_app
+from browser_support import BROWSER_TESTS, browser_page, served, shoot  # noqa: F401
 from storage.db import session_scope
 from storage.instance import initialise
 from storage.models import DeliveryMode, OrganisationKind, Role, utcnow
 from storage.people import MemberRow, person_by_address, upsert_member
 from storage.web_sessions import open_web_session
-from test_browser import ARTIFACTS, CHROMIUM, IN_CI, browser_page, serious_violations, served  # noqa: F401
 from webtools import make_config, visibility  # noqa: F401
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not IN_CI and not CHROMIUM.exists(),
-                       reason="Debian's chromium is not installed (/usr/bin/chromium): run `make browser-deps`"),
-    pytest.mark.parametrize("visibility", ["members"]),
-]
-
-PHONE = 390
+pytestmark = BROWSER_TESTS
 
 
 def _signed_in_as(page, config, address: str, role: Role) -> None:  # type: ignore[no-untyped-def]
@@ -46,23 +37,13 @@ def _signed_in_as(page, config, address: str, role: Role) -> None:  # type: igno
     page.context.add_cookies([{"name": "relais_session", "value": cookie, "domain": "127.0.0.1", "path": "/"}])
 
 
-def _audit(page, name: str, audited: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
-    page.set_viewport_size({"width": PHONE, "height": 900})
-    page.screenshot(path=str(ARTIFACTS / f"{name}-{PHONE}.png"), full_page=True)
-    scroll = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll <= PHONE, f"{name} scrolls sideways at {PHONE} px ({scroll} px)"
-    page.set_viewport_size({"width": 1200, "height": 900})
-    audited[name] = serious_violations(page)
-
-
 def test_privacy_my_data_and_erasure_pages_in_a_browser(served, browser_page):  # type: ignore[no-untyped-def]
     page, base, audited = browser_page, f"http://127.0.0.1:{served.web.port}", {}
-    ARTIFACTS.mkdir(exist_ok=True)
     page.goto(base + "/")
     page.get_by_role("link", name="Données personnelles").click()
     page.wait_for_url(base + "/privacy")
     assert page.get_by_role("heading", name="Vos données personnelles").is_visible()
-    _audit(page, "privacy", audited)
+    shoot(page, "privacy", audited)
 
     _signed_in_as(page, served, "alice@example.org", Role.MEMBER)
     page.goto(base + "/account")
@@ -70,7 +51,7 @@ def test_privacy_my_data_and_erasure_pages_in_a_browser(served, browser_page):  
         page.get_by_role("link", name="Télécharger mes données").click()
     with zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes())) as archive:
         assert "relais-data/profile.json" in archive.namelist()
-    _audit(page, "account-data", audited)
+    shoot(page, "account-data", audited)
 
     _signed_in_as(page, served, "ada@example.org", Role.ADMIN)
     page.goto(base + "/admin/erase")
@@ -79,5 +60,5 @@ def test_privacy_my_data_and_erasure_pages_in_a_browser(served, browser_page):  
     page.get_by_label("Je confirme l’effacement : il est irréversible").check()
     page.get_by_role("button", name="Effacer").click()
     assert page.get_by_role("status").inner_text().startswith("La personne est effacée")
-    _audit(page, "erase", audited)
+    shoot(page, "erase", audited)
     assert audited == {"privacy": [], "account-data": [], "erase": []}

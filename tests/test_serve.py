@@ -3,53 +3,26 @@ the scheduler, stopped cleanly by SIGTERM."""
 
 from __future__ import annotations
 
-import os
+import smtplib
+import urllib.request
 from email import message_from_bytes
 from email.header import decode_header, make_header
-import signal
-import smtplib
-import subprocess
-import sys
-import urllib.request
 from pathlib import Path
 
 from conftest import free_port
+from fault_support import Server, import_alice, write_config
 from mailfactory import make_mail
 
 
 def test_serve_receives_mail_shows_it_sends_notices_and_stops_on_sigterm(make_config, tmp_path: Path, sink):
-    config = make_config()
     smtp_port, web_port = free_port(), free_port()
-    config_file = tmp_path / "relais.toml"
-    config_file.write_text(f"""
-[forum]
-address = "forum@example.org"
-base_url = "http://127.0.0.1:{web_port}"
-[smtp]
-port = {smtp_port}
-[web]
-port = {web_port}
-[storage]
-database_url = "{config.database_url}"
-[archive]
-visibility = "public"
-[delivery]
-relay_host = "127.0.0.1"
-relay_port = {sink.port}
-relay_starttls = false
-interval_seconds = 1
-""")
-    members = tmp_path / "members.csv"
-    members.write_text("email,name,organisation,organisation_kind,role\n"
-                       "alice@example.org,Alice Martin,Eurodistrict,member,member\n")
-    relais = [sys.executable, "-m", "relais.cli", "--config", str(config_file)]
-    subprocess.run([*relais, "members", "import", str(members)], check=True, capture_output=True)
+    config_file = write_config(tmp_path / "relais.toml", smtp_port=smtp_port, web_port=web_port,
+                               database_url=make_config().database_url, relay_port=sink.port)
+    import_alice(config_file)
 
-    server = subprocess.Popen([*relais, "serve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    server = Server(config_file)
     try:
-        banner = server.stdout.readline()
-        assert "Relais is running" in banner, banner + server.stderr.read()
+        server.wait_for_line("Relais is running")
         with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as client:
             client.sendmail("alice@example.org", ["forum@example.org"],
                             make_mail("Obstacle : marchés publics transfrontaliers", message_id="o1@x"))
@@ -65,7 +38,6 @@ interval_seconds = 1
             message_from_bytes(notice)["Subject"])))
         assert b"s1@x" not in notice and b"Offre exceptionnelle" not in notice
     finally:
-        server.send_signal(signal.SIGTERM)
-        out, err = server.communicate(timeout=30)
-    assert server.returncode == 0, err
-    assert "Relais stopped." in out
+        returncode = server.stop()  # by SIGTERM
+    assert returncode == 0, "".join(server.errors)
+    assert "Relais stopped.\n" in server.lines
