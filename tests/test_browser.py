@@ -27,8 +27,6 @@ from storage.instance import initialise
 from storage.models import DeliveryMode, Person
 from webtools import make_config, visibility  # noqa: F401
 
-# Only for tests/test_browser_languages.py, until it imports them from browser_support.
-from browser_support import CHROMIUM, CHROMIUM_ARGS, IN_CI  # noqa: F401
 
 pytestmark = BROWSER_TESTS
 

@@ -3,43 +3,35 @@ serve`: a German-speaking member's browser gets the home, topic and account page
 with `lang` attributes right, audited by axe-core as the French ones are; signing in keeps the
 browser's language as the member's, and choosing one on /account keeps it.
 
-Select with `-m browser` (see tests/test_browser.py for when they are skipped).
+Select with `-m browser` (see tests/browser_support.py for when they are skipped).
 """
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
+from browser_support import (  # noqa: F401
+    ARTIFACTS,
+    BROWSER_TESTS,
+    chromium_page,
+    pages_with_findings,
+    send,
+    serious_violations,
+    served,
+)
 from mailfactory import make_mail
 from storage.db import session_scope
 from storage.instance import initialise
 from storage.people import person_by_address
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, IN_CI, send, serious_violations, served  # noqa: F401
 from webtools import link_in, mail_with_subject, make_config, visibility  # noqa: F401
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not IN_CI and not CHROMIUM.exists(),
-                       reason="Debian's chromium is not installed (/usr/bin/chromium): run `make browser-deps`"),
-    pytest.mark.parametrize("visibility", ["members"]),
-]
+pytestmark = BROWSER_TESTS
 
 
 @pytest.fixture
 def german_page(served):  # type: ignore[no-untyped-def]
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="de-DE", viewport={"width": 1200, "height": 900})
-        context.set_default_timeout(20_000)
-        page = context.new_page()
-        page.set_default_navigation_timeout(20_000)
+    with chromium_page("de-DE") as page:
         yield page
-        context.close()
-        browser.close()
 
 
 def language_of(config, address: str) -> str | None:  # type: ignore[no-untyped-def]
@@ -52,7 +44,6 @@ def language_of(config, address: str) -> str | None:  # type: ignore[no-untyped-
 
 def test_a_german_speaking_member_reads_home_topic_and_account_in_german(served, german_page, sink):
     page, base = german_page, f"http://127.0.0.1:{served.web.port}"
-    ARTIFACTS.mkdir(exist_ok=True)
     audited: dict[str, list[dict[str, object]]] = {}
     send(served, make_mail("Anerkennung von Pflegediplomen", message_id="de1@x",
                            body="Guten Tag,\n\nfranzösische Diplome werden nicht anerkannt.\n"), "alice@example.org")
@@ -91,5 +82,4 @@ def test_a_german_speaking_member_reads_home_topic_and_account_in_german(served,
     page.screenshot(path=str(ARTIFACTS / "account-de.png"), full_page=True)
     audited["account"] = serious_violations(page)
 
-    (ARTIFACTS / "axe-de.json").write_text(json.dumps(audited, indent=2, ensure_ascii=False))
-    assert {name: found for name, found in audited.items() if found} == {}
+    assert pages_with_findings(audited, "axe-de.json") == {}
