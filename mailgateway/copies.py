@@ -35,6 +35,7 @@ from mailgateway.listheaders import (
     account_url,
     list_headers,
     list_unsubscribe,
+    privacy_url,
     topic_url,
     unsubscribe_url,
 )
@@ -268,6 +269,7 @@ def build_copy_template(config: Config, secret: str, post: PostFacts) -> CopyTem
     marker = f"RELAISHOLE{secrets.token_hex(8)}X"
     placeholder = f"RELAISURL{secrets.token_hex(8)}X"
     context = {"topic_url": topic_url(config, post.topic_id), "account_url": account_url(config),
+               "privacy_url": privacy_url(config),
                "unsubscribe_url": placeholder, "post_address": config.forum.address}
     # The footer in every language: each recipient's copy takes theirs.
     translated = {language: (render_in(config, "footer", language, "txt", **context),

@@ -40,6 +40,10 @@ def account_url(config: Config) -> str:
     return f"{config.forum.base_url.rstrip('/')}/account"
 
 
+def privacy_url(config: Config) -> str:
+    return f"{config.forum.base_url.rstrip('/')}/privacy"
+
+
 def unsubscribe_url(config: Config, secret: str, subscription_id: int) -> str:
     token = make_token(secret, UNSUBSCRIBE, subscription_id)
     return f"{config.forum.base_url.rstrip('/')}/unsubscribe/{token}"

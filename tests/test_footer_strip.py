@@ -80,7 +80,9 @@ def quoted_reply(copy: EmailMessage) -> bytes:
     reply.add_alternative(f"<html><body><p>Je confirme, même situation chez nous.</p>"
                           f"<blockquote>{html}</blockquote></body></html>", subtype="html",
                           cte="quoted-printable")
-    return reply.as_bytes()
+    # CRLF, as a mail client sends it: over SMTP a bare LF line that starts with "." (a soft
+    # break inside the link) keeps smtplib's dot-stuffing, as no real client would send.
+    return reply.as_bytes(policy=email.policy.SMTP)
 
 
 def test_a_quoted_footer_is_stripped_before_storing_and_no_copy_carries_the_repliers_link(started):
